@@ -1,0 +1,308 @@
+"""Exact latency per endpoint and time bucket, in HdrHistograms that merge across workers.
+
+Locust's own stats round response times into buckets (10 ms wide between
+100 and 999 ms), so "p95 <= 200 ms" cannot be judged from them. Here every
+request's latency is kept to the microsecond until it lands in an
+HdrHistogram (1 us .. 60 s, 3 significant digits), and the `within_sla` count
+is taken from the raw value, so the verdict at the threshold is exact.
+
+Recording is the hot path: a request adds one to a `dict` keyed by its
+latency in microseconds (~0.1 us) instead of calling
+`HdrHistogram.record_value` (~8 us in pure Python); the dict is folded into the
+histogram in one pass when the tally is shipped or closed.
+
+Workers ship their tallies with every Locust stats report (`drain`, HDR
+`encode()`d); the master adds them (`merge`, `decode_and_add`) and closes a
+bucket once no worker can still report into it (`close_due`). Nothing here
+reads the clock or does I/O: times are arguments.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from loadtests.traffic import Outcome
+
+HDR_LOWEST_US = 1
+HDR_HIGHEST_US = 60_000_000
+HDR_DIGITS = 3
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS)
+
+
+def to_us(latency_ms: float) -> int:
+    """Milliseconds to whole microseconds, clamped into the histogram's range."""
+    return min(max(round(latency_ms * 1000.0), HDR_LOWEST_US), HDR_HIGHEST_US)
+
+
+def percentile_ms(histogram: HdrHistogram | None, percentile: float) -> float | None:
+    if histogram is None or histogram.get_total_count() == 0:
+        return None
+    return histogram.get_value_at_percentile(percentile) / 1000.0
+
+
+@dataclass
+class Tally:
+    """Counts and latencies of one endpoint in one bucket (or over the whole run).
+
+    `hdr` holds the latency the run is judged by: from the intended send time
+    in the open model (coordinated omission corrected), from the actual send
+    otherwise. `hdr_uncorrected` exists only in the open model, for contrast.
+    """
+
+    total: int = 0
+    answered: int = 0
+    server_errors: int = 0
+    rate_limited: int = 0
+    failed: int = 0
+    within_sla: int = 0
+    pending: dict[int, int] = field(default_factory=dict)
+    pending_uncorrected: dict[int, int] = field(default_factory=dict)
+    hdr: HdrHistogram | None = None
+    hdr_uncorrected: HdrHistogram | None = None
+
+    def settle(self) -> None:
+        """Fold the pending raw values into the histograms (once per ship or close)."""
+        if self.pending:
+            self.hdr = _fold(self.hdr, self.pending)
+            self.pending = {}
+        if self.pending_uncorrected:
+            self.hdr_uncorrected = _fold(self.hdr_uncorrected, self.pending_uncorrected)
+            self.pending_uncorrected = {}
+
+    def add(self, other: Tally) -> None:
+        """Add a settled tally into this one (bucket into run, worker into master)."""
+        other.settle()
+        self.settle()
+        self.total += other.total
+        self.answered += other.answered
+        self.server_errors += other.server_errors
+        self.rate_limited += other.rate_limited
+        self.failed += other.failed
+        self.within_sla += other.within_sla
+        if other.hdr is not None:
+            self.hdr = self.hdr or new_histogram()
+            self.hdr.add(other.hdr)
+        if other.hdr_uncorrected is not None:
+            self.hdr_uncorrected = self.hdr_uncorrected or new_histogram()
+            self.hdr_uncorrected.add(other.hdr_uncorrected)
+
+
+def _fold(histogram: HdrHistogram | None, values: dict[int, int]) -> HdrHistogram:
+    histogram = histogram or new_histogram()
+    record = histogram.record_value
+    for value, count in values.items():
+        record(value, count)
+    return histogram
+
+
+@dataclass
+class OpenCounts:
+    """The open model's schedule keeping: how many requests were due, sent, late, dropped."""
+
+    intended: int = 0
+    sent: int = 0
+    late: int = 0
+    dropped: int = 0
+
+    def add(self, other: OpenCounts) -> None:
+        self.intended += other.intended
+        self.sent += other.sent
+        self.late += other.late
+        self.dropped += other.dropped
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "intended": self.intended,
+            "sent": self.sent,
+            "late": self.late,
+            "dropped": self.dropped,
+        }
+
+
+BucketKey = tuple[str, str, int]  # method, endpoint, bucket index (start // bucket_s)
+EndpointKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class ClosedBucket:
+    method: str
+    endpoint: str
+    start_s: float
+    bucket_s: float
+    tally: Tally
+
+
+class LatencyBook:
+    """All tallies of one process: open buckets, whole-run totals and open-model counts."""
+
+    def __init__(self, sla_ms: float, bucket_s: float = 10.0) -> None:
+        if sla_ms <= 0 or bucket_s <= 0:
+            raise ValueError("sla_ms and bucket_s must be > 0")
+        self.sla_ms = sla_ms
+        self.bucket_s = bucket_s
+        self._sla_us = sla_ms * 1000.0
+        self._open: dict[BucketKey, Tally] = {}
+        self.run: dict[EndpointKey, Tally] = {}
+        self.open_counts = OpenCounts()
+        self._closed_through = -1  # every bucket index <= this has been written
+        self.late_folded = 0
+
+    # -- recording (hot path) -------------------------------------------------
+
+    def record(
+        self,
+        method: str,
+        endpoint: str,
+        start_s: float,
+        latency_ms: float | None,
+        outcome: Outcome,
+        *,
+        corrected_ms: float | None = None,
+    ) -> None:
+        """One request. `latency_ms` is None when no response came back.
+
+        With `corrected_ms` (open model) the corrected value is the one judged
+        and the uncorrected one is kept beside it.
+        """
+        index = int(start_s // self.bucket_s)
+        if index <= self._closed_through:
+            index = self._closed_through + 1
+            self.late_folded += 1
+        key = (method, endpoint, index)
+        tally = self._open.get(key)
+        if tally is None:
+            tally = self._open[key] = Tally()
+        tally.total += 1
+        if outcome is Outcome.NO_RESPONSE or latency_ms is None:
+            tally.failed += 1
+            return
+        tally.answered += 1
+        if outcome is Outcome.RATE_LIMITED:
+            tally.rate_limited += 1
+        elif outcome is Outcome.SERVER_ERROR:
+            tally.server_errors += 1
+            tally.failed += 1
+        elif outcome is not Outcome.OK:
+            tally.failed += 1
+        judged_ms = latency_ms if corrected_ms is None else corrected_ms
+        if judged_ms * 1000.0 <= self._sla_us:
+            tally.within_sla += 1
+        us = to_us(judged_ms)
+        pending = tally.pending
+        pending[us] = pending.get(us, 0) + 1
+        if corrected_ms is not None:
+            raw = to_us(latency_ms)
+            unc = tally.pending_uncorrected
+            unc[raw] = unc.get(raw, 0) + 1
+
+    # -- worker -> master -----------------------------------------------------
+
+    def drain(self) -> dict[str, Any]:
+        """Everything recorded since the last drain, as a msgpack-able payload; resets."""
+        rows = []
+        for (method, endpoint, index), tally in self._open.items():
+            tally.settle()
+            rows.append(
+                [
+                    method,
+                    endpoint,
+                    index,
+                    tally.total,
+                    tally.answered,
+                    tally.server_errors,
+                    tally.rate_limited,
+                    tally.failed,
+                    tally.within_sla,
+                    tally.hdr.encode() if tally.hdr is not None else None,
+                    tally.hdr_uncorrected.encode() if tally.hdr_uncorrected is not None else None,
+                ]
+            )
+        self._open = {}
+        counts, self.open_counts = self.open_counts, OpenCounts()
+        return {"bucket_s": self.bucket_s, "rows": rows, "open": counts.as_dict()}
+
+    def merge(self, payload: dict[str, Any]) -> None:
+        """Add a worker's drained payload into this (master's) book."""
+        if payload.get("bucket_s") != self.bucket_s:
+            raise ValueError(
+                f"worker bucket {payload.get('bucket_s')} s differs from master {self.bucket_s} s"
+            )
+        for row in payload["rows"]:
+            method, endpoint, index = row[0], row[1], int(row[2])
+            if index <= self._closed_through:
+                index = self._closed_through + 1
+                self.late_folded += row[3]
+            key = (method, endpoint, index)
+            tally = self._open.get(key)
+            if tally is None:
+                tally = self._open[key] = Tally()
+            tally.total += row[3]
+            tally.answered += row[4]
+            tally.server_errors += row[5]
+            tally.rate_limited += row[6]
+            tally.failed += row[7]
+            tally.within_sla += row[8]
+            if row[9] is not None:
+                tally.hdr = tally.hdr or new_histogram()
+                tally.hdr.decode_and_add(row[9])
+            if row[10] is not None:
+                tally.hdr_uncorrected = tally.hdr_uncorrected or new_histogram()
+                tally.hdr_uncorrected.decode_and_add(row[10])
+        self.open_counts.add(OpenCounts(**payload["open"]))
+
+    # -- closing buckets (master or local) --------------------------------------
+
+    def close_due(self, now_s: float, lag_s: float) -> list[ClosedBucket]:
+        """Close every bucket that ended more than `lag_s` ago; fold them into the run."""
+        through = math.floor((now_s - lag_s) / self.bucket_s) - 1
+        return self._close(through)
+
+    def close_all(self) -> list[ClosedBucket]:
+        if not self._open:
+            return []
+        return self._close(max(index for _, _, index in self._open))
+
+    def _close(self, through: int) -> list[ClosedBucket]:
+        if through <= self._closed_through:
+            return []
+        due = sorted((k for k in self._open if k[2] <= through), key=lambda k: (k[2], k[1], k[0]))
+        closed = []
+        for key in due:
+            tally = self._open.pop(key)
+            tally.settle()
+            method, endpoint, index = key
+            closed.append(
+                ClosedBucket(method, endpoint, index * self.bucket_s, self.bucket_s, tally)
+            )
+            run = self.run.get((method, endpoint))
+            if run is None:
+                run = self.run[(method, endpoint)] = Tally()
+            run.add(tally)
+        self._closed_through = through
+        return closed
+
+    def endpoints(self) -> Iterator[tuple[EndpointKey, Tally]]:
+        """Whole-run tallies, settled, in a stable order (call after `close_all`)."""
+        for key in sorted(self.run, key=lambda k: (k[1], k[0])):
+            tally = self.run[key]
+            tally.settle()
+            yield key, tally
+
+    def total_requests(self) -> int:
+        return sum(t.total for t in self.run.values()) + sum(t.total for t in self._open.values())
+
+
+def merge_encoded(encoded: Iterable[bytes | str]) -> HdrHistogram:
+    """One histogram from several `encode()`d ones (e.g. the `hdr` fields of a file)."""
+    histogram = new_histogram()
+    for blob in encoded:
+        histogram.decode_and_add(blob)
+    return histogram

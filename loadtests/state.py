@@ -1,0 +1,65 @@
+"""What one Locust process shares between its users and its event hooks.
+
+Locust builds users itself, so they cannot be handed their settings; they
+look them up here by their environment. One `ProcessState` per environment
+(one per process in practice), replaced at each test start.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from loadtests.latency import LatencyBook
+from loadtests.settings import Settings
+from loadtests.stages import StageLog, StageTable
+from loadtests.traffic import OPERATOR_MIX, Call, read_only
+
+if TYPE_CHECKING:
+    from locust.env import Environment
+
+
+class Token:
+    """The JWT, kept out of every repr, log line and report."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def header(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._value}"}
+
+    def __repr__(self) -> str:
+        return "Token(<redacted>)"
+
+    __str__ = __repr__
+
+
+@dataclass
+class ProcessState:
+    settings: Settings
+    token: Token
+    book: LatencyBook
+    operator_mix: tuple[Call, ...] = field(default=OPERATOR_MIX)
+    auth_headers: dict[str, str] = field(default_factory=dict)
+    dispatchers: int = 1  # open-model dispatchers sharing the rate, across all processes
+    table: StageTable | None = None
+    stage_log: StageLog = field(default_factory=StageLog)
+
+    def __post_init__(self) -> None:
+        self.auth_headers = self.token.header()
+        if self.settings.read_only:
+            self.operator_mix = read_only(self.operator_mix)
+
+
+_STATES: weakref.WeakKeyDictionary[Environment, ProcessState] = weakref.WeakKeyDictionary()
+
+
+def attach(environment: Environment, state: ProcessState) -> None:
+    _STATES[environment] = state
+
+
+def of(environment: Environment) -> ProcessState | None:
+    return _STATES.get(environment)

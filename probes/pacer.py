@@ -1,0 +1,75 @@
+"""A token bucket shared by every pytest process of one run, kept in a locked file.
+
+The target limits per client, and pytest-xdist workers are one client to it.
+Every paced request takes a token from this bucket, sized below the target's
+own, so no probe meets a collateral 429. The rate-limit probe takes the
+exclusive lock instead: it runs alone, starts from a full target bucket and
+refills it before it lets the others go.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class Pacer:
+    def __init__(self, state_dir: Path, *, rate_per_second: float, capacity: float) -> None:
+        self.state_dir = state_dir
+        self.rate_per_second = rate_per_second
+        self.capacity = max(1.0, capacity)
+        self._bucket = state_dir / "pacer-bucket.json"
+        self._gate = state_dir / "pacer-gate.lock"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self._gate.touch(exist_ok=True)
+        self._bucket.touch(exist_ok=True)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """One paced request: wait out any exclusive holder, then take a token."""
+        with self._gate_lock(fcntl.LOCK_SH):
+            self._take_token()
+            yield
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Run alone: no paced request starts until the block ends."""
+        with self._gate_lock(fcntl.LOCK_EX):
+            yield
+
+    def quiet_seconds(self) -> float:
+        """How long until the target refilled whatever this bucket may have let through."""
+        return self.capacity / self.rate_per_second
+
+    @contextmanager
+    def _gate_lock(self, mode: int) -> Iterator[None]:
+        fd = os.open(self._gate, os.O_RDWR)
+        try:
+            fcntl.flock(fd, mode)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _take_token(self) -> None:
+        while True:
+            with open(self._bucket, "r+", encoding="utf-8") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                now = time.monotonic()
+                raw = handle.read()
+                state = json.loads(raw) if raw else {"tokens": self.capacity, "t": now}
+                tokens = min(
+                    self.capacity, state["tokens"] + (now - state["t"]) * self.rate_per_second
+                )
+                if tokens >= 1:
+                    handle.seek(0)
+                    handle.truncate()
+                    handle.write(json.dumps({"tokens": tokens - 1, "t": now}))
+                    return
+                wait = (1 - tokens) / self.rate_per_second
+            time.sleep(wait)

@@ -1,0 +1,552 @@
+"""The probes' pytest plugin: options, the target, pacing, results and one-line failures.
+
+Active only when the run collects the `probes` package, so the project's own
+self-tests (`pytest tests`) load it without side effects. With pytest-xdist,
+the controller resolves the target once (starting the embedded server if no
+target is given) and hands it to the workers; every process appends samples
+to the shared results file, and the controller alone writes outcomes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from probes import profile as profiles
+from probes.checks import ProbeFailure
+from probes.client import MutationRefused, ProbeClient
+from probes.exchange import Exchange
+from probes.pacer import Pacer
+from probes.redact import redact
+from probes.results import ResultsWriter, new_run_id
+from probes.target import EmbeddedServer, Target, TargetError, read_secret_file
+
+PROBES_DIR = Path(__file__).resolve().parent
+DEFAULT_REPORTS = Path("reports")
+WIRE_KEY = "spacetime_probes_run"
+
+
+@dataclass
+class Run:
+    """Everything a probe needs about this run; one per pytest process."""
+
+    profile: profiles.Profile
+    target: Target
+    run_id: str
+    allow_mutating: bool
+    examples: int
+    state_dir: Path
+    results_path: Path
+    controller: bool
+    server: EmbeddedServer | None = None
+    writer: ResultsWriter = field(init=False)
+    pacer: Pacer = field(init=False)
+    current_probe: tuple[str, str] = ("", "")
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        limit = self.profile.rate_limit
+        self.pacer = Pacer(
+            self.state_dir,
+            rate_per_second=limit.rate_per_second * limit.pace_ratio,
+            capacity=limit.burst * 0.5,
+        )
+        self.writer = ResultsWriter(
+            self.results_path,
+            run_id=self.run_id,
+            target=self.target.base_url,
+            environment=self.profile.environment,
+        )
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.target.token, self.target.secret) if s)
+
+    @property
+    def mutating_allowed(self) -> bool:
+        return self.allow_mutating or not self.profile.production
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile.model_dump(mode="json"),
+            "target": self.target.__dict__,
+            "run_id": self.run_id,
+            "allow_mutating": self.allow_mutating,
+            "examples": self.examples,
+            "state_dir": str(self.state_dir),
+            "results_path": str(self.results_path),
+        }
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> Run:
+        return cls(
+            profile=profiles.from_dict(wire["profile"], origin="controller"),
+            target=Target(**wire["target"]),
+            run_id=wire["run_id"],
+            allow_mutating=wire["allow_mutating"],
+            examples=wire["examples"],
+            state_dir=Path(wire["state_dir"]),
+            results_path=Path(wire["results_path"]),
+            controller=False,
+        )
+
+    def record_sample(self, exchange: Exchange, expected: bool | None) -> None:
+        probe, family = self.current_probe
+        self.writer.write(
+            "sample",
+            {
+                "ts": time.time() - (exchange.latency_ms or 0) / 1000,
+                "probe": probe,
+                "family": family,
+                "endpoint": exchange.endpoint,
+                "method": exchange.method,
+                "status": exchange.status,
+                "latency_ms": None
+                if exchange.latency_ms is None
+                else round(exchange.latency_ms, 3),
+                "error": exchange.error,
+                "expected_status": expected,
+            },
+        )
+
+    def client(self, base_url: str, *, token: str | None) -> ProbeClient:
+        return ProbeClient(
+            base_url,
+            token=token,
+            timeout_s=self.profile.request_timeout_s,
+            pacer=self.pacer,
+            sink=self.record_sample,
+            allow_mutating=self.mutating_allowed,
+        )
+
+
+RUN = pytest.StashKey[Run]()
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value else default
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("spacetime-probes", "SpaceTime probes (env var in brackets)")
+    group.addoption(
+        "--st-target",
+        default=_env("ST_TARGET"),
+        metavar="URL",
+        help="HttpApiServer base URL [ST_TARGET]; none: start the embedded reference server",
+    )
+    group.addoption(
+        "--st-manager-url",
+        default=_env("ST_MANAGER_URL"),
+        metavar="URL",
+        help="manager base URL for /health [ST_MANAGER_URL]; default from the profile",
+    )
+    group.addoption(
+        "--st-token-file",
+        default=_env("ST_TOKEN_FILE"),
+        metavar="PATH",
+        help="file holding the JWT [ST_TOKEN_FILE]; default from the profile",
+    )
+    group.addoption(
+        "--st-profile",
+        default=_env("ST_PROFILE"),
+        metavar="PATH|NAME",
+        help="target profile YAML or built-in name (spacetime, embedded) [ST_PROFILE]",
+    )
+    group.addoption(
+        "--st-secret-file",
+        default=_env("ST_SECRET_FILE"),
+        metavar="PATH",
+        help="HS256 signing secret; enables expired/nbf/issuer probes [ST_SECRET_FILE]",
+    )
+    group.addoption(
+        "--st-allow-mutating",
+        action="store_true",
+        default=_env("ST_ALLOW_MUTATING", "") in {"1", "true", "yes"},
+        help="allow POST/PUT probes against a production target [ST_ALLOW_MUTATING=1]",
+    )
+    group.addoption(
+        "--st-results",
+        default=_env("ST_RESULTS"),
+        metavar="PATH",
+        help="JSON Lines results file (default reports/results.jsonl)",
+    )
+    group.addoption(
+        "--st-examples",
+        type=int,
+        default=int(_env("ST_EXAMPLES", "10") or 10),
+        metavar="N",
+        help="hypothesis examples per traversal category and method",
+    )
+    group.addoption(
+        "--st-embedded-fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="start the embedded reference server with this fault (repeatable)",
+    )
+    group.addoption(
+        "--st-request-log",
+        default=None,
+        metavar="PATH",
+        help="embedded server's request log (JSON Lines, no headers/bodies)",
+    )
+
+
+def is_probe_run(config: pytest.Config) -> bool:
+    """True when the command line selects probes (files, directories or --pyargs probes)."""
+    base = config.invocation_params.dir
+    for arg in config.args:
+        raw = arg.split("::", 1)[0]
+        if raw == "probes" or raw.startswith("probes."):
+            return True
+        path = (base / raw).resolve()
+        if path == PROBES_DIR or PROBES_DIR in path.parents:
+            return True
+    return False
+
+
+def _resolve_profile(config: pytest.Config) -> profiles.Profile:
+    spec = config.getoption("st_profile")
+    if spec is None:
+        spec = "spacetime" if config.getoption("st_target") else "embedded"
+    return profiles.load(spec)
+
+
+def _resolve_target(
+    config: pytest.Config, profile: profiles.Profile
+) -> tuple[Target, EmbeddedServer | None]:
+    url = config.getoption("st_target") or profile.target
+    secret_file = config.getoption("st_secret_file")
+    if url is None:
+        log = config.getoption("st_request_log")
+        server = EmbeddedServer(
+            rate_per_second=profile.rate_limit.rate_per_second,
+            burst=profile.rate_limit.burst,
+            scenes=profile.scenes,
+            faults=tuple(config.getoption("st_embedded_fault")),
+            request_log=Path(log) if log else None,
+        )
+        return server.start(), server
+    if config.getoption("st_embedded_fault"):
+        raise TargetError(
+            "--st-embedded-fault applies only to the embedded server (no --st-target)"
+        )
+    token_file = config.getoption("st_token_file") or profile.token_file
+    if token_file is None:
+        raise TargetError(
+            "a target needs a token: give --st-token-file or token_file in the profile"
+        )
+    manager = config.getoption("st_manager_url") or profile.manager_url
+    return (
+        Target(
+            base_url=url.rstrip("/"),
+            manager_url=manager.rstrip("/") if manager else None,
+            token=read_secret_file(token_file, "token file"),
+            secret=read_secret_file(secret_file, "secret file") if secret_file else None,
+            embedded=False,
+        ),
+        None,
+    )
+
+
+def _default_outputs(config: pytest.Config, reports: Path) -> None:
+    """JUnit and Allure land in reports/ unless the command line says otherwise."""
+    if getattr(config.option, "xmlpath", None) is None and not hasattr(config, "workerinput"):
+        config.option.xmlpath = str(reports / "junit.xml")
+    if getattr(config.option, "allure_report_dir", None) is None:
+        config.option.allure_report_dir = str(reports / "allure-results")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not is_probe_run(config):
+        return
+    config.addinivalue_line("markers", "mutating: sends POST/PUT; skipped on production")
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        config.stash[RUN] = Run.from_wire(workerinput[WIRE_KEY])
+        return
+    results = Path(config.getoption("st_results") or DEFAULT_REPORTS / "results.jsonl")
+    _default_outputs(config, results.parent)
+    try:
+        profile = _resolve_profile(config)
+        if config.getoption("st_examples") < 1:
+            raise profiles.ProfileError("--st-examples must be at least 1")
+        target, server = _resolve_target(config, profile)
+    except (profiles.ProfileError, TargetError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    run = Run(
+        profile=profile,
+        target=target,
+        run_id=new_run_id(),
+        allow_mutating=config.getoption("st_allow_mutating"),
+        examples=config.getoption("st_examples"),
+        state_dir=Path(tempfile.mkdtemp(prefix="spacetime-probes-")),
+        results_path=results,
+        controller=True,
+        server=server,
+    )
+    config.stash[RUN] = run
+    run.writer.prepare()
+    run.writer.write(
+        "run",
+        {"phase": "start", "ts": run.started, "profile": profile.name, "commit": _commit(),
+         "exit_status": None, "counts": None},
+    )  # fmt: skip
+    config.pluginmanager.register(_Recorder(run), "spacetime-probes-recorder")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(run), "spacetime-probes-xdist")
+
+
+class _XdistHooks:
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[WIRE_KEY] = self.run.to_wire()
+
+
+def _commit() -> str | None:
+    if os.environ.get("CI_COMMIT_SHA"):
+        return os.environ["CI_COMMIT_SHA"]
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=PROBES_DIR
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(RUN, None)
+    if run is None or not run.controller:
+        return
+    if run.server is not None:
+        run.server.stop()
+    run.writer.finish()
+    shutil.rmtree(run.state_dir, ignore_errors=True)
+
+
+def get_run(config: pytest.Config) -> Run:
+    run = config.stash.get(RUN, None)
+    if run is None:
+        raise pytest.UsageError("the probes' fixtures need a probe run: `pytest probes ...`")
+    return run
+
+
+# Collection: production safety and families --------------------------------------------
+
+
+def family_of(nodeid: str) -> str:
+    """`probes/test_rate_limit.py::...` belongs to the family `rate_limit`."""
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    return module.removeprefix("test_").removesuffix(".py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run = config.stash.get(RUN, None)
+    if run is None or run.mutating_allowed:
+        return
+    skip = pytest.mark.skip(
+        reason="mutating request against a production target (use --st-allow-mutating)"
+    )
+    for item in items:
+        if item.get_closest_marker("mutating"):
+            item.add_marker(skip)
+
+
+# Fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def st_run(request: pytest.FixtureRequest) -> Run:
+    return get_run(request.config)
+
+
+@pytest.fixture(scope="session")
+def st_client(st_run: Run) -> Iterator[ProbeClient]:
+    client = st_run.client(st_run.target.base_url, token=st_run.target.token)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def st_manager(st_run: Run) -> Iterator[ProbeClient]:
+    if st_run.target.manager_url is None:
+        pytest.skip("no manager URL (--st-manager-url or manager_url in the profile)")
+    client = st_run.client(st_run.target.manager_url, token=None)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def scene_guard(st_run: Run, st_client: ProbeClient) -> Iterator[str]:
+    """The scene loaded when the probes began; loaded again when they end.
+
+    POST /scene changes what the target shows; a probe run must leave it as
+    it found it. Yields the scene to use in request bodies.
+    """
+    fallback = st_run.profile.scenes[0]
+    exchange = st_client.request("GET", "/scene", expect={200})
+    try:
+        original = exchange.json()["scene_path"] if exchange.status == 200 else None
+    except (ValueError, KeyError, TypeError):
+        original = None
+    scene = original if isinstance(original, str) else fallback
+    yield scene
+    if st_run.mutating_allowed and isinstance(original, str):
+        after = st_client.request("GET", "/scene", expect={200})
+        try:
+            current = after.json().get("scene_path")
+        except (ValueError, AttributeError):
+            current = None
+        if current != original:
+            st_client.request("POST", "/scene", json_body={"scene_path": original}, expect={200})
+
+
+@dataclass
+class ProbeContext:
+    """What a probe says about itself for the results file and the summary."""
+
+    node: pytest.Item
+
+    def about(self, method: str | None, endpoint: str | None) -> None:
+        self.node.user_properties.append(("method", method))
+        self.node.user_properties.append(("endpoint", endpoint))
+
+    def measured(self, values: dict[str, Any]) -> None:
+        self.node.user_properties.append(("measured", values))
+
+
+@pytest.fixture
+def probe(request: pytest.FixtureRequest) -> ProbeContext:
+    return ProbeContext(request.node)
+
+
+@pytest.fixture(autouse=True)
+def _st_current_probe(request: pytest.FixtureRequest) -> Iterator[None]:
+    run = request.config.stash.get(RUN, None)
+    if run is None:
+        yield
+        return
+    run.current_probe = (request.node.nodeid, family_of(request.node.nodeid))
+    yield
+    run.current_probe = ("", "")
+
+
+# Reports: one line per failure, redacted, and the outcome records -------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    run = item.config.stash.get(RUN, None)
+    if run is None or not report.failed:
+        return
+    excinfo = call.excinfo
+    if excinfo is not None and isinstance(excinfo.value, ProbeFailure):
+        failure = excinfo.value
+        line = failure.reason
+        if failure.exchange is not None:
+            line += f" | reproduce: {failure.exchange.curl(run.secrets)}"
+        report.longrepr = redact(line, run.secrets)
+    elif excinfo is not None and isinstance(excinfo.value, MutationRefused):
+        report.longrepr = str(excinfo.value)
+    else:
+        report.longrepr = redact(str(report.longrepr), run.secrets)
+    report.sections = [(name, redact(text, run.secrets)) for name, text in report.sections]
+
+
+def _reason(report: pytest.TestReport) -> str | None:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    if report.failed:
+        lines = [line for line in str(report.longrepr).splitlines() if line.strip()]
+        return lines[0] if len(lines) == 1 else (lines[-1] if lines else None)
+    return None
+
+
+class _Recorder:
+    """Controller-only hooks: outcome records, the run's end record, the summary."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        final = report.when == "call" or (report.when == "setup" and not report.passed)
+        if not (final or (report.when == "teardown" and report.failed)):
+            return
+        props = dict(report.user_properties)
+        if report.when == "call":
+            outcome = report.outcome
+        else:
+            outcome = "skipped" if report.skipped else "error"
+        record = {
+            "ts": time.time(),
+            "probe": report.nodeid,
+            "family": family_of(report.nodeid),
+            "endpoint": props.get("endpoint"),
+            "method": props.get("method"),
+            "outcome": outcome,
+            "duration_s": round(report.duration, 4),
+            "reason": redact(_reason(report) or "", self.run.secrets) or None,
+            "measured": props.get("measured"),
+        }
+        self.run.outcomes.append(record)
+        self.run.writer.write("outcome", record)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        run = self.run
+        counts = {k: 0 for k in ("passed", "failed", "skipped", "error")}
+        for record in run.outcomes:
+            counts[record["outcome"]] += 1
+        run.writer.write(
+            "run",
+            {"phase": "end", "ts": time.time(), "profile": run.profile.name, "commit": _commit(),
+             "exit_status": int(exitstatus), "counts": counts},
+        )  # fmt: skip
+        _write_allure_environment(session.config, run)
+        if run.writer.error is not None:
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from probes.summary import render_summary
+
+        run = self.run
+        for line in render_summary(run.outcomes, run.profile, run.target, run.results_path):
+            terminalreporter.write_line(line)
+        if run.writer.error is not None:
+            terminalreporter.write_line(f"spacetime-probes: error: {run.writer.error}", red=True)
+
+
+def _write_allure_environment(config: pytest.Config, run: Run) -> None:
+    directory = getattr(config.option, "allure_report_dir", None)
+    if not directory:
+        return
+    lines = {
+        "target": run.target.base_url,
+        "environment": run.profile.environment,
+        "profile": run.profile.name,
+        "commit": _commit() or "unknown",
+        "run_id": run.run_id,
+    }
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        text = "".join(f"{k}={v}\n" for k, v in lines.items())
+        (Path(directory) / "environment.properties").write_text(text, encoding="utf-8")
+    except OSError:
+        pass

@@ -1,0 +1,116 @@
+"""Where the probes point: a real target, or the embedded reference server they start.
+
+The embedded server runs as a child process on free loopback ports; its
+token and signing secret live in a private temporary directory, never under
+reports/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class TargetError(RuntimeError):
+    """The target cannot be used; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Target:
+    base_url: str
+    manager_url: str | None
+    token: str
+    secret: str | None
+    embedded: bool
+
+
+def read_secret_file(path: str | Path, what: str) -> str:
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise TargetError(f"cannot read {what} {path}: {reason}") from None
+    if not value:
+        raise TargetError(f"{what} {path} is empty")
+    return value
+
+
+class EmbeddedServer:
+    """`python -m refserver` on free ports, stopped at the end of the session."""
+
+    def __init__(
+        self,
+        *,
+        rate_per_second: float,
+        burst: int,
+        scenes: tuple[str, ...],
+        faults: tuple[str, ...] = (),
+        request_log: Path | None = None,
+        startup_timeout_s: float = 20.0,
+    ) -> None:
+        self._workdir = Path(tempfile.mkdtemp(prefix="spacetime-refserver-"))
+        self.token_file = self._workdir / "jwt_token.txt"
+        self.secret_file = self._workdir / "jwt_secret.txt"
+        self._ready = self._workdir / "ready.json"
+        self._args = [
+            sys.executable, "-m", "refserver",
+            "--port", "0", "--manager-port", "0",
+            "--ready-file", str(self._ready),
+            "--token-file", str(self.token_file),
+            "--secret-file", str(self.secret_file),
+            "--rate", f"{rate_per_second:g}", "--burst", str(burst),
+        ]  # fmt: skip
+        for scene in scenes:
+            self._args += ["--scene", scene]
+        for fault in faults:
+            self._args += ["--fault", fault]
+        if request_log is not None:
+            self._args += ["--request-log", str(request_log)]
+        self._timeout = startup_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Target:
+        log = open(self._workdir / "server.log", "wb")  # noqa: SIM115 - lives as long as the child
+        self._process = subprocess.Popen(
+            self._args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                tail = (self._workdir / "server.log").read_text(errors="replace").strip()
+                last = tail.splitlines()[-1] if tail else "no output"
+                raise TargetError(f"embedded reference server exited at start: {last}")
+            if self._ready.exists():
+                ready = json.loads(self._ready.read_text())
+                return Target(
+                    base_url=f"http://127.0.0.1:{ready['port']}",
+                    manager_url=f"http://127.0.0.1:{ready['manager_port']}",
+                    token=read_secret_file(self.token_file, "token file"),
+                    secret=read_secret_file(self.secret_file, "secret file"),
+                    embedded=True,
+                )
+            time.sleep(0.05)
+        self.stop()
+        raise TargetError(f"embedded reference server not ready within {self._timeout:g} s")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+        for path in sorted(self._workdir.glob("*")):
+            path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self._workdir.rmdir()

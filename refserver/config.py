@@ -1,0 +1,232 @@
+"""Settings: one frozen object built from the command line, the environment and defaults.
+
+Options are parsed into typed values at the edge (the converters below are
+used both as argparse ``type=`` functions and for environment variables), so
+the app never sees a string where it expects a number. A bad value is one
+``ConfigError`` naming the option or variable, which the CLI prints on one
+line before exiting with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from refserver import scenepath
+from refserver.faults import FAULTS, UnknownFault, parse_faults
+
+DEFAULT_SCENES: tuple[str, ...] = (
+    "res://vr_main.tscn",
+    "res://scenes/lobby.tscn",
+    "res://scenes/levels/level_01.tscn",
+)
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message is one line and names its source."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the two apps and the runner need, validated once.
+
+    Durations carry their unit in the name. ``faults`` holds registered names
+    only; ask ``has()`` rather than testing membership so that a misspelt
+    fault in the code fails loudly instead of never firing.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    manager_port: int = 8090
+    token_file: Path = Path("jwt_token.txt")
+    secret_file: Path | None = None
+    issuer: str = "spacetime"
+    token_ttl_seconds: int = 86400
+    rate_per_second: float = 50.0
+    burst: int = 50
+    trusted_proxies: frozenset[str] = frozenset()
+    scenes: tuple[str, ...] = DEFAULT_SCENES
+    latency_ms: float = 0.0
+    faults: frozenset[str] = frozenset()
+    request_log: Path | None = None
+    ready_file: Path | None = None
+    stall_period_seconds: float = 3.0
+    stall_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.faults) - set(FAULTS))
+        if unknown:
+            raise ConfigError(f"unknown fault {unknown[0]!r}")
+        if not self.scenes:
+            raise ConfigError("at least one --scene is required")
+        for scene in self.scenes:
+            verdict = scenepath.check(scene)
+            if not verdict.valid or verdict.decoded != scene:
+                raise ConfigError(f"--scene {scene!r} is not a plain valid res:// scene path")
+        if len(set(self.scenes)) != len(self.scenes):
+            raise ConfigError("--scene values must be distinct")
+        if self.stall_seconds >= self.stall_period_seconds:
+            raise ConfigError("REFSERVER_STALL_S must be shorter than REFSERVER_STALL_PERIOD_S")
+
+    def has(self, fault: str) -> bool:
+        """Whether ``fault`` is active; an unregistered name is a programming error."""
+        if fault not in FAULTS:
+            raise KeyError(f"not a registered fault: {fault!r}")
+        return fault in self.faults
+
+
+# --- converters: used as argparse ``type=`` and for environment variables ---
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 0 meaning "pick a free one"."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range 0-65535: {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number: {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a non-negative finite number: {text!r}")
+    return value
+
+
+def ip_address(text: str) -> str:
+    """A peer address as uvicorn reports it (``request.client.host``), normalised."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IP address: {text!r}") from None
+
+
+def non_empty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _split_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _pick(
+    cli: Mapping[str, Any],
+    environ: Mapping[str, str],
+    key: str,
+    env_var: str,
+    convert: Callable[[str], T],
+    default: T,
+) -> T:
+    """CLI value if given (already converted by argparse), else the env var, else default."""
+    value = cli.get(key)
+    if value is not None:
+        return value  # type: ignore[no-any-return]
+    raw = environ.get(env_var)
+    if raw is None or raw == "":
+        return default
+    try:
+        return convert(raw)
+    except argparse.ArgumentTypeError as exc:
+        raise ConfigError(f"{env_var}: {exc}") from None
+
+
+def _pick_list(
+    cli: Mapping[str, Any],
+    environ: Mapping[str, str],
+    key: str,
+    env_var: str,
+    convert: Callable[[str], str],
+) -> list[str] | None:
+    values: Sequence[str] | None = cli.get(key)
+    if values:
+        return list(values)
+    raw = environ.get(env_var)
+    if not raw:
+        return None
+    try:
+        return [convert(item) for item in _split_list(raw)]
+    except argparse.ArgumentTypeError as exc:
+        raise ConfigError(f"{env_var}: {exc}") from None
+
+
+def settings_from(cli: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Merge parsed CLI values (``None`` when not given) over the environment over defaults.
+
+    Lists given on the command line replace the environment's, except faults:
+    ``--fault`` adds to ``REFSERVER_FAULTS`` so a harness can set some faults
+    in the environment and a caller add more on the command line.
+    """
+    d = Settings()
+    fault_names = list(cli.get("fault") or []) + _split_list(environ.get("REFSERVER_FAULTS", ""))
+    try:
+        faults = parse_faults(fault_names)
+    except UnknownFault as exc:
+        raise ConfigError(str(exc)) from None
+    scenes = _pick_list(cli, environ, "scene", "REFSERVER_SCENES", non_empty)
+    proxies = _pick_list(cli, environ, "trusted_proxy", "REFSERVER_TRUSTED_PROXY", ip_address)
+    secret_file = _pick(cli, environ, "secret_file", "REFSERVER_SECRET_FILE", Path, None)
+    request_log = _pick(cli, environ, "request_log", "REFSERVER_REQUEST_LOG", Path, None)
+    ready_file = cli.get("ready_file")
+    return Settings(
+        host=_pick(cli, environ, "host", "REFSERVER_HOST", non_empty, d.host),
+        port=_pick(cli, environ, "port", "REFSERVER_PORT", port_number, d.port),
+        manager_port=_pick(
+            cli, environ, "manager_port", "REFSERVER_MANAGER_PORT", port_number, d.manager_port
+        ),
+        token_file=_pick(cli, environ, "token_file", "REFSERVER_TOKEN_FILE", Path, d.token_file),
+        secret_file=secret_file,
+        issuer=_pick(cli, environ, "issuer", "REFSERVER_ISSUER", non_empty, d.issuer),
+        token_ttl_seconds=_pick(
+            cli, environ, "token_ttl", "REFSERVER_TOKEN_TTL", positive_int, d.token_ttl_seconds
+        ),
+        rate_per_second=_pick(
+            cli, environ, "rate", "REFSERVER_RATE", positive_float, d.rate_per_second
+        ),
+        burst=_pick(cli, environ, "burst", "REFSERVER_BURST", positive_int, d.burst),
+        trusted_proxies=frozenset(proxies or ()),
+        scenes=tuple(scenes) if scenes else d.scenes,
+        latency_ms=_pick(
+            cli, environ, "latency_ms", "REFSERVER_LATENCY_MS", non_negative_float, d.latency_ms
+        ),
+        faults=faults,
+        request_log=request_log,
+        ready_file=Path(ready_file) if ready_file else None,
+        stall_period_seconds=_pick(
+            {}, environ, "", "REFSERVER_STALL_PERIOD_S", positive_float, d.stall_period_seconds
+        ),
+        stall_seconds=_pick({}, environ, "", "REFSERVER_STALL_S", positive_float, d.stall_seconds),
+    )

@@ -1,0 +1,205 @@
+"""The named faults: the single source of truth for what the server can break.
+
+Every probe is proven twice: it passes against the conforming server and fails
+against the fault built to defeat it. A fault's ``family`` names the probe
+family that exists to catch it (the same names as the results format's
+``family`` field), so the fault-matrix self-test knows which failure to expect.
+``--list-faults`` prints this table; the code consults it through
+``Settings.has(name)``, which refuses names that are not registered here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+FAMILIES = ("auth", "rate_limit", "latency", "traversal", "contract", "health", "performance")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One way to break the contract; ``description`` says what a probe will see."""
+
+    name: str
+    family: str
+    description: str
+
+
+class UnknownFault(ValueError):
+    """A fault name that is not in the registry (a usage error, exit status 2)."""
+
+
+_CATALOGUE: tuple[Fault, ...] = (
+    # auth
+    Fault("auth-open-route", "auth", "GET /jobs forgets auth: 200 with no or any token"),
+    Fault(
+        "auth-skip-signature",
+        "auth",
+        "checks claims and the HS256 alg header but not the signature",
+    ),
+    Fault(
+        "auth-alg-none",
+        "auth",
+        'rejects only the exact alg "none": None/NONE/nOnE with any or no signature pass',
+    ),
+    Fault("auth-ignore-exp", "auth", "does not check exp or nbf"),
+    Fault("auth-no-challenge", "auth", "401 without the WWW-Authenticate header"),
+    Fault(
+        "auth-leaky-401",
+        "auth",
+        "the 401 for GET /performance carries the performance document (debug leftover)",
+    ),
+    Fault("auth-403", "auth", "403 instead of 401 when a bearer token is present but invalid"),
+    Fault(
+        "auth-any-scheme",
+        "auth",
+        "takes whatever follows the first space as the token (Token/Basic accepted)",
+    ),
+    # rate_limit
+    Fault("ratelimit-503", "rate_limit", "over the limit answers 503 without Retry-After (nginx)"),
+    Fault("ratelimit-none", "rate_limit", "no rate limiting at all"),
+    Fault("ratelimit-no-retry-after", "rate_limit", "429 without a Retry-After header"),
+    Fault(
+        "ratelimit-retry-after-lies",
+        "rate_limit",
+        "says Retry-After: 1 but blocks the client for 5 s after its latest 429",
+    ),
+    Fault(
+        "ratelimit-trust-xff",
+        "rate_limit",
+        "keys the bucket by X-Forwarded-For whenever present (a fake header resets it)",
+    ),
+    Fault(
+        "ratelimit-after-auth",
+        "rate_limit",
+        "limit checked after auth: requests failing auth never count and never get 429",
+    ),
+    Fault("ratelimit-loose", "rate_limit", "enforces 3x the configured burst"),
+    # latency
+    Fault("latency-slow-all", "latency", "+300 ms on every API request"),
+    Fault(
+        "latency-tail",
+        "latency",
+        "every 7th authenticated GET per endpoint gets +700 ms (p95 breach, good mean)",
+    ),
+    Fault("latency-slow-endpoint", "latency", "GET /scene/history only: +250 ms"),
+    Fault(
+        "latency-stall",
+        "latency",
+        "the whole API stalls 1 s every 3 s (REFSERVER_STALL_S / REFSERVER_STALL_PERIOD_S)",
+    ),
+    Fault("latency-slow-write", "latency", "POST /scene and POST /scene/reload: +400 ms"),
+    # traversal
+    Fault(
+        "traversal-blocklist",
+        "traversal",
+        "only the seed's check (res://, no '..', .tscn suffix) on the percent-decoded path",
+    ),
+    Fault(
+        "traversal-validate-before-decode",
+        "traversal",
+        "allowlist (with '%' allowed) on the raw string, percent-decoded afterwards to load",
+    ),
+    Fault(
+        "traversal-single-decode",
+        "traversal",
+        "decodes once, applies the seed's check, the loader decodes again (double encoding)",
+    ),
+    Fault(
+        "traversal-no-nfkc",
+        "traversal",
+        "seed's check on the percent-decoded path, NFKC only in the loader (fullwidth dots)",
+    ),
+    Fault(
+        "traversal-slash-only-check",
+        "traversal",
+        "rejects only '../' and '/..'; the loader treats backslash as a separator",
+    ),
+    Fault(
+        "traversal-crash-500",
+        "traversal",
+        "conforming, but bytes that are not UTF-8 after decoding raise: 500",
+    ),
+    Fault(
+        "traversal-exists-first",
+        "traversal",
+        "looks the scene up before validating: any unknown path gets 404, invalid or not",
+    ),
+    Fault(
+        "traversal-put-unchecked",
+        "traversal",
+        "PUT /scene applies only the seed's check to the raw string (POST conforming)",
+    ),
+    Fault(
+        "traversal-no-length-limit",
+        "traversal",
+        "no 256-character limit: over-long paths get 404 instead of 400",
+    ),
+    Fault(
+        "traversal-contains-ext",
+        "traversal",
+        "checks '.tscn' in path instead of the suffix: lobby.tscn.bak passes and gets 404",
+    ),
+    # contract
+    Fault("contract-text-plain", "contract", "GET /scenes answers JSON as text/plain"),
+    Fault(
+        "contract-missing-field",
+        "contract",
+        "/performance omits engine.nodes_in_use and cache.eviction_count",
+    ),
+    Fault("contract-wrong-type", "contract", '/jobs queue_length is the string "0"'),
+    Fault("contract-history-shape", "contract", "/scene/history entries lack duration_ms"),
+    Fault(
+        "contract-error-body",
+        "contract",
+        "error responses carry a text/plain body like 'Unauthorized' instead of JSON",
+    ),
+    # health
+    Fault(
+        "health-200-when-unhealthy",
+        "health",
+        "manager reports overall_healthy false with a blocking issue but answers 200",
+    ),
+    Fault(
+        "health-503-no-issues",
+        "health",
+        "manager reports unhealthy with 503 but an empty blocking_issues",
+    ),
+    Fault(
+        "health-healthy-503",
+        "health",
+        "manager answers 503 while overall_healthy is true and blocking_issues empty",
+    ),
+    Fault("health-status-bad-state", "health", "/status language_server.state is 7"),
+    Fault("health-status-missing-service", "health", "/status lacks language_server"),
+    # performance
+    Fault("perf-low-fps", "performance", "engine.fps 42.0 (critical)"),
+    Fault("perf-vr-comfort-fps", "performance", "engine.fps 84.0 (high)"),
+    Fault("perf-high-memory", "performance", "static_memory_usage 11 GiB (high)"),
+    Fault("perf-memory-exhaustion", "performance", "static_memory_usage 12.5 GiB (critical)"),
+    Fault("perf-cache-cold", "performance", "cache hit_rate 0.35, miss_rate 0.65 (medium)"),
+)
+
+FAULTS: dict[str, Fault] = {fault.name: fault for fault in _CATALOGUE}
+
+
+def parse_faults(names: Iterable[str]) -> frozenset[str]:
+    """Turn user-given names into a validated set; blanks are ignored.
+
+    Raises ``UnknownFault`` with a one-line message listing the valid names,
+    because a typo must not silently start a conforming server.
+    """
+    chosen: set[str] = set()
+    for raw in names:
+        name = raw.strip()
+        if not name:
+            continue
+        if name not in FAULTS:
+            raise UnknownFault(f"unknown fault {name!r} (valid: {', '.join(FAULTS)})")
+        chosen.add(name)
+    return frozenset(chosen)
+
+
+def catalogue_lines() -> list[str]:
+    """``NAME<TAB>FAMILY<TAB>description`` lines, in catalogue order (``--list-faults``)."""
+    return [f"{f.name}\t{f.family}\t{f.description}" for f in _CATALOGUE]

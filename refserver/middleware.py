@@ -1,0 +1,298 @@
+"""The API's request pipeline, one plain ASGI middleware per concern.
+
+Order (outermost first): request log, crash guard, latency, rate limit,
+auth, handler latency, then Starlette's router. ``ratelimit-after-auth``
+swaps rate limit and auth; the other faults are switches inside one stage.
+Plain ASGI rather than ``BaseHTTPMiddleware`` keeps the per-request cost low
+enough for load tests and lets a stage answer without touching the body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import jwt
+from starlette.datastructures import Headers
+from starlette.responses import HTMLResponse, PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from refserver.auth import bearer_token, verify_token
+from refserver.responses import JSON, error_response
+from refserver.performance import performance_document
+from refserver.state import ServerState
+
+logger = logging.getLogger("refserver")
+
+AUTHENTICATED_KEY = "refserver.authenticated"
+PENALTY_SECONDS = 5.0
+NGINX_503 = (
+    "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
+    "<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n"
+    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+def peer(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def client_key(scope: Scope, trusted: frozenset[str], trust_any_xff: bool = False) -> str:
+    """Whom a request counts against: the peer, or the client a trusted proxy names.
+
+    With a trusted peer, ``X-Forwarded-For`` is read right to left and the
+    first hop that is not itself a trusted proxy is the client (the hops
+    further left are whatever the client chose to send). ``trust_any_xff`` is
+    the ``ratelimit-trust-xff`` fault: the leftmost hop, from anyone.
+    """
+    address = peer(scope)
+    values = Headers(scope=scope).getlist("x-forwarded-for")
+    hops = [hop.strip() for value in values for hop in value.split(",") if hop.strip()]
+    if not hops:
+        return address
+    if trust_any_xff:
+        return hops[0]
+    if address not in trusted:
+        return address
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop
+    return hops[0]
+
+
+def stall_wait(now: float, period_seconds: float, stall_seconds: float) -> float:
+    """Seconds until the current stall window ends (``latency-stall``), 0 outside one."""
+    phase = now % period_seconds
+    return stall_seconds - phase if phase < stall_seconds else 0.0
+
+
+class RequestLogMiddleware:
+    """Writes one JSON line per request with its final status (``--request-log``)."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        log = self.state.request_log
+        if scope["type"] != "http" or log is None:
+            await self.app(scope, receive, send)
+            return
+        ts = self.state.wall_clock()
+        status = 0
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            log.write(ts, peer(scope), scope["method"], scope["path"], status or 500)
+
+
+class CrashGuardMiddleware:
+    """Turns an unhandled exception into a bare 500 and one log line, no traceback.
+
+    A crash is a legitimate server behaviour to probe (``traversal-crash-500``);
+    a traceback on stderr per request is not, and its text could carry the
+    request's data.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            logger.error(
+                "unhandled %s for %s %s", type(exc).__name__, scope["method"], scope["path"]
+            )
+            if not started:
+                await PlainTextResponse("Internal Server Error", 500)(scope, receive, send)
+
+
+class LatencyMiddleware:
+    """Delay added before anything else: ``--latency-ms``, ``latency-slow-all``, ``latency-stall``."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+        settings = state.settings
+        self.base_seconds = settings.latency_ms / 1000
+        if settings.has("latency-slow-all"):
+            self.base_seconds += 0.3
+        self.stall = settings.has("latency-stall")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            delay = self.base_seconds
+            if self.stall:
+                settings = self.state.settings
+                delay += stall_wait(
+                    self.state.clock(), settings.stall_period_seconds, settings.stall_seconds
+                )
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await self.app(scope, receive, send)
+
+
+class RateLimitMiddleware:
+    """The per-client token bucket; answers 429 with ``Retry-After`` when it is empty."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+        has = state.settings.has
+        self.trust_any_xff = has("ratelimit-trust-xff")
+        self.as_nginx = has("ratelimit-503")
+        self.retry_after = not has("ratelimit-no-retry-after")
+        self.penalty_box = has("ratelimit-retry-after-lies")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = self.state
+        key = client_key(scope, state.settings.trusted_proxies, self.trust_any_xff)
+        now = state.clock()
+        retry_after: int | None = None
+        if self.penalty_box and now < state.penalty_until.get(key, 0.0):
+            retry_after = 1
+        else:
+            decision = state.limiter.take(key, now)
+            if decision.allowed:
+                await self.app(scope, receive, send)
+                return
+            retry_after = 1 if self.penalty_box else decision.retry_after_seconds
+        state.counters.rate_limit_violations += 1
+        if self.penalty_box:
+            self._punish(key, now)
+        if self.as_nginx:
+            await HTMLResponse(NGINX_503, 503)(scope, receive, send)
+            return
+        headers = {"Retry-After": str(retry_after)} if self.retry_after else None
+        response = error_response(
+            state.settings,
+            429,
+            "rate_limited",
+            "too many requests from this client; retry later",
+            headers,
+        )
+        await response(scope, receive, send)
+
+    def _punish(self, key: str, now: float) -> None:
+        boxes = self.state.penalty_until
+        if len(boxes) > 10_000:
+            for stale in [k for k, until in boxes.items() if until <= now]:
+                del boxes[stale]
+        boxes[key] = now + PENALTY_SECONDS
+
+
+class AuthMiddleware:
+    """Bearer-token check for the protected paths (all but ``/status`` and unknown paths)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        state: ServerState,
+        protected_paths: frozenset[str],
+    ) -> None:
+        self.app = app
+        self.state = state
+        self.protected_paths = protected_paths
+        has = state.settings.has
+        self.open_routes = {("GET", "/jobs")} if has("auth-open-route") else set()
+        self.any_scheme = has("auth-any-scheme")
+        self.challenge = not has("auth-no-challenge")
+        self.forbid_bad_tokens = has("auth-403")
+        self.leaky = has("auth-leaky-401")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        if path not in self.protected_paths or (method, path) in self.open_routes:
+            await self.app(scope, receive, send)
+            return
+        state = self.state
+        credentials = bearer_token(Headers(scope=scope).get("authorization"), self.any_scheme)
+        if credentials.token is not None:
+            try:
+                verify_token(credentials.token, state.secret, state.settings.issuer, state.auth_policy)
+            except (jwt.PyJWTError, ValueError, TypeError):
+                pass
+            else:
+                scope[AUTHENTICATED_KEY] = True
+                await self.app(scope, receive, send)
+                return
+        state.counters.auth_failures += 1
+        settings = state.settings
+        if credentials.presented and self.forbid_bad_tokens:
+            response = error_response(settings, 403, "forbidden", "invalid token")
+            await response(scope, receive, send)
+            return
+        headers: dict[str, str] = {}
+        if self.challenge:
+            challenge = 'Bearer realm="spacetime"'
+            if credentials.presented:
+                challenge += ', error="invalid_token"'
+            headers["WWW-Authenticate"] = challenge
+        message = "invalid or expired token" if credentials.presented else "bearer token required"
+        response = error_response(settings, 401, "unauthorized", message, headers)
+        if self.leaky and method == "GET" and path == "/performance":
+            # The debug leftover: the document was built before the check and sent anyway.
+            leaked = performance_document(settings, state.wall_clock(), state.counters)
+            body = {**leaked, "error": "unauthorized", "message": message}
+            response = JSON(body, 401, headers=headers)
+        await response(scope, receive, send)
+
+
+class HandlerLatencyMiddleware:
+    """Per-endpoint delays after auth: ``latency-tail``, ``-slow-endpoint``, ``-slow-write``."""
+
+    def __init__(self, app: ASGIApp, state: ServerState, routes: frozenset[tuple[str, str]]) -> None:
+        self.app = app
+        self.state = state
+        self.routes = routes
+        has = state.settings.has
+        self.tail = has("latency-tail")
+        self.slow_history = has("latency-slow-endpoint")
+        self.slow_write = has("latency-slow-write")
+
+    def delay_seconds(self, method: str, path: str) -> float:
+        if (method, path) not in self.routes:
+            return 0.0
+        delay = 0.0
+        if self.tail and method == "GET":
+            counts = self.state.endpoint_counts
+            counts[(method, path)] += 1
+            if counts[(method, path)] % 7 == 0:
+                delay += 0.7
+        if self.slow_history and method == "GET" and path == "/scene/history":
+            delay += 0.25
+        if self.slow_write and method == "POST" and path in ("/scene", "/scene/reload"):
+            delay += 0.4
+        return delay
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            delay = self.delay_seconds(scope["method"], scope["path"])
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await self.app(scope, receive, send)

@@ -1,0 +1,5 @@
+"""``python -m slo``: the same entry point as the ``slo`` console script."""
+
+from slo.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,160 @@
+"""Capacity from a stepped load run: SLI and burn rate per step, and where they break. Pure.
+
+Load traffic never spends a production budget; here it answers "how much load can we
+take?": the highest load whose burn rate stays <= 1 (the budget would last the period),
+and where the burn rate first crosses the page factors (for a 30-day SLO 6 and 14.4;
+derived from the period like every other factor, so 5.6 and 13.44 for 28 days).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from slo import budget
+from slo.model import CapacityReport, CapacityStep, Counts, Crossing, Policy, Slo
+
+StepRow = tuple[int, float | None, float | None, float, float]
+"""``(stage_index, users, rate_per_s, good, total)`` as the ledger or a file gives them."""
+
+
+def default_thresholds(slo: Slo, policy: Policy) -> tuple[float, ...]:
+    """1, then each distinct page factor of the policy for this SLO's period, ascending."""
+    factors = {a.factor(slo.period_seconds) for a in policy.alerts if a.severity == "page"}
+    return tuple(sorted({1.0, *factors}))
+
+
+def steps_from_rows(slo: Slo, rows: Iterable[StepRow]) -> tuple[CapacityStep, ...]:
+    steps = []
+    for index, users, rate, good, total in rows:
+        counts = Counts(good, total)
+        steps.append(
+            CapacityStep(
+                stage_index=index,
+                users=users,
+                rate_per_s=rate,
+                counts=counts,
+                sli_ratio=budget.sli_ratio(counts),
+                burn_rate=budget.burn_rate(counts, slo.budget_ratio),
+            )
+        )
+    return tuple(sorted(steps, key=lambda s: (s.load, s.stage_index)))
+
+
+def analyse(slo: Slo, rows: Iterable[StepRow], thresholds: Sequence[float]) -> CapacityReport:
+    """Walk the steps by increasing load.
+
+    Sustainable load: the last step before the burn rate first exceeds 1 (steps without
+    data are skipped, they neither pass nor fail). A crossing is the first step above the
+    threshold; its interpolated load is linear in burn rate between that step and the one
+    before it, and ``None`` when the very first step is already above.
+    """
+    steps = steps_from_rows(slo, rows)
+    measured = [s for s in steps if s.burn_rate is not None]
+    sustainable = None
+    for step in measured:
+        if step.burn_rate is not None and step.burn_rate > 1.0:
+            break
+        sustainable = step.load
+    crossings = []
+    for threshold in thresholds:
+        crossing = Crossing(threshold, None, None, None)
+        for i, step in enumerate(measured):
+            rate = step.burn_rate
+            if rate is None or rate <= threshold:
+                continue
+            interpolated = None
+            if i > 0:
+                prev = measured[i - 1]
+                prev_rate = prev.burn_rate or 0.0
+                share = (threshold - prev_rate) / (rate - prev_rate) if rate != prev_rate else 1.0
+                interpolated = prev.load + share * (step.load - prev.load)
+            crossing = Crossing(threshold, step.stage_index, step.load, interpolated)
+            break
+        crossings.append(crossing)
+    return CapacityReport(slo, steps, sustainable, tuple(crossings))
+
+
+def render_markdown(reports: Sequence[CapacityReport], title: str) -> str:
+    """A Markdown capacity report: one table per SLO, then the verdict lines."""
+    lines = [f"## Capacity: {title}", ""]
+    for report in reports:
+        slo = report.slo
+        lines += [
+            f"### {slo.name} (objective {slo.objective_ratio:.4%})",
+            "",
+            "| stage | users | rate/s | events | SLI | burn rate |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for s in report.steps:
+            lines.append(
+                f"| {s.stage_index} | {_num(s.users)} | {_num(s.rate_per_s)} | "
+                f"{s.counts.total:,.0f} | {_pct(s.sli_ratio)} | {_rate(s.burn_rate)} |"
+            )
+        lines.append("")
+        if report.max_sustainable_load is None:
+            lines.append("- Highest load with burn rate <= 1: none (the first step already burns faster)")
+        else:
+            lines.append(f"- Highest load with burn rate <= 1: {report.max_sustainable_load:g}")
+        for c in report.crossings:
+            if c.threshold == 1.0:
+                continue
+            if c.load is None:
+                lines.append(f"- Burn rate {c.threshold:.4g}x: not crossed in this run")
+            else:
+                between = (
+                    f", about {c.interpolated_load:.4g} by interpolation"
+                    if c.interpolated_load is not None
+                    else " (already at the first step)"
+                )
+                lines.append(
+                    f"- Burn rate {c.threshold:.4g}x: crossed at stage {c.stage_index} "
+                    f"(load {c.load:g}){between}"
+                )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_json(reports: Sequence[CapacityReport]) -> list[dict]:
+    return [
+        {
+            "slo_name": r.slo.name,
+            "goal": r.slo.objective_ratio,
+            "steps": [
+                {
+                    "stage_index": s.stage_index,
+                    "users": s.users,
+                    "rate_per_s": s.rate_per_s,
+                    "load": s.load,
+                    "events_count": s.counts.total,
+                    "good_events_count": s.counts.good,
+                    "bad_events_count": s.counts.bad,
+                    "sli_measurement": s.sli_ratio,
+                    "error_budget_burn_rate": s.burn_rate,
+                }
+                for s in r.steps
+            ],
+            "max_sustainable_load": r.max_sustainable_load,
+            "crossings": [
+                {
+                    "error_budget_burn_rate_threshold": c.threshold,
+                    "stage_index": c.stage_index,
+                    "load": c.load,
+                    "interpolated_load": c.interpolated_load,
+                }
+                for c in r.crossings
+            ],
+        }
+        for r in reports
+    ]
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:g}"
+
+
+def _pct(value: float | None) -> str:
+    return "no data" if value is None else f"{value:.3%}"
+
+
+def _rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}x"

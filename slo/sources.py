@@ -1,0 +1,286 @@
+"""Adapters at the edge: results files in, the ledger or Prometheus as SLI sources, the
+Pushgateway out. Everything here turns outside data into ``SloInput``/records and hands
+it to the pure core.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+
+from slo import budget
+from slo.errors import SloError
+from slo.model import OVERALL, Budgeting, Counts, ProbeRow, Slo, SloInput, Spec
+from slo.policy import needed_windows
+from slo.promql import escape, selector
+from slo.records import BadRecord, Record, parse_record
+from slo.store import IngestResult, Ledger
+
+# ----------------------------------------------------------------------------- results files
+
+
+def read_results(path: Path, result: IngestResult) -> Iterator[Record]:
+    """Stream the records of a results file, counting bad lines instead of failing.
+
+    A last line without its newline that does not parse is the normal trace of a killed
+    run: it is counted as truncated, not as garbage.
+    """
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below, in a generator
+    except FileNotFoundError:
+        raise SloError(str(path), "(file)", "expected an existing results file") from None
+    except IsADirectoryError:
+        raise SloError(str(path), "(file)", "expected a results file, got a directory") from None
+    except OSError as exc:
+        raise SloError(str(path), "(file)", f"expected a readable file ({exc.strerror})") from None
+    with handle:
+        lineno = 0
+        while True:
+            try:
+                raw = handle.readline()
+            except OSError as exc:
+                raise SloError(str(path), f"line {lineno + 1}", f"expected a readable file ({exc.strerror})") from None
+            if not raw:
+                break
+            lineno += 1
+            result.lines += 1
+            text = raw.strip()
+            if not text:
+                continue
+            try:
+                yield parse_record(text.decode("utf-8"))
+            except (BadRecord, UnicodeDecodeError) as exc:
+                if not raw.endswith(b"\n"):
+                    result.truncated += 1
+                    continue
+                result.garbage += 1
+                if len(result.problems) < 3:
+                    reason = exc if isinstance(exc, BadRecord) else "not UTF-8"
+                    result.problems.append(f"line {lineno}: {reason}")
+
+
+def ingest_files(
+    ledger: Ledger, paths: Sequence[Path], slos: Sequence[Slo], now: float
+) -> list[IngestResult]:
+    """Ingest each file in its own transaction; a file with no record at all is an error."""
+    results = []
+    for path in paths:
+        result = IngestResult(str(path))
+        ledger.ingest(read_results(Path(path), result), slos, result, now)
+        if result.records == 0 and result.garbage:
+            raise SloError(
+                str(path),
+                result.problems[0].split(":")[0] if result.problems else "(file)",
+                "expected JSON Lines records of spacetime-probes/results/1, found none",
+            )
+        results.append(result)
+    return results
+
+
+# ----------------------------------------------------------------------------- ledger source
+
+
+def ledger_inputs(ledger: Ledger, spec: Spec, environment: str, now: float) -> list[SloInput]:
+    """Window counts per SLO and endpoint from the ledger (overall = sum of endpoints)."""
+    inputs: list[SloInput] = []
+    for slo in spec.slos:
+        if not slo.applies_to(environment):
+            continue
+        windows = needed_windows(spec.policy, slo.period_seconds)
+        sources = [s for s in slo.sources if slo.counts_source(environment, s)]
+        per_endpoint = ledger.slo_rows(
+            slo.name, environment, sources, now - slo.period_seconds, now
+        )
+        if len(sources) > 1:
+            per_endpoint = {k: budget.merge_rows([v]) for k, v in per_endpoint.items()}
+        overall = budget.merge_rows(per_endpoint.values())
+        groups = [(OVERALL, overall)]
+        if slo.per_endpoint:
+            groups.extend(sorted(per_endpoint.items()))
+        for endpoint, rows in groups:
+            if slo.budgeting is Budgeting.TIMESLICES:
+                rows = budget.to_timeslices(
+                    rows, slo.timeslice_seconds or 60, slo.timeslice_target_ratio or 1.0
+                )
+            inputs.append(
+                SloInput(
+                    slo.name,
+                    endpoint,
+                    budget.window_counts(rows, now, windows),
+                    tuple(rows) if endpoint == OVERALL else (),
+                )
+            )
+    return inputs
+
+
+def pick_environment(ledger: Ledger, requested: str | None) -> str:
+    """The ``--environment`` given, or the ledger's only one; several is a usage error."""
+    if requested:
+        return requested
+    found = ledger.environments()
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise SloError(str(ledger.path), "(ledger)", "expected ingested results, the ledger is empty")
+    raise SloError(
+        str(ledger.path),
+        "--environment",
+        f"expected one of {', '.join(found)} (the ledger holds several)",
+    )
+
+
+# ----------------------------------------------------------------------------- Prometheus
+
+
+class PrometheusSource:
+    """Reads SLIs back from a Prometheus server's HTTP API (``/api/v1/query``).
+
+    It queries the counters that ``slo push`` exports (``slo_events_total``,
+    ``slo_good_events_total``) with ``increase()`` over each window at ``now``; Prometheus
+    extrapolates at window edges, so counts are not integral, but the ratios (SLI, burn
+    rates) match the ledger's on the same data.
+    """
+
+    def __init__(self, url: str, client: httpx.Client | None = None, timeout: float = 15.0):
+        self.url = url.rstrip("/")
+        self.client = client or httpx.Client(timeout=timeout)
+
+    def _get(self, path: str, params: dict[str, str]) -> list[dict]:
+        try:
+            response = self.client.get(self.url + path, params=params)
+        except httpx.HTTPError as exc:
+            raise SloError(self.url, "(prometheus)", f"expected a reachable Prometheus ({exc})") from None
+        try:
+            body = response.json()
+        except ValueError:
+            raise SloError(
+                self.url, "(prometheus)", f"expected a Prometheus API answer, got HTTP {response.status_code}"
+            ) from None
+        if not isinstance(body, dict) or body.get("status") != "success":
+            message = body.get("error") if isinstance(body, dict) else None
+            raise SloError(self.url, params.get("query", path), f"expected a successful query ({message})")
+        data = body.get("data") or {}
+        return list(data.get("result") or [])
+
+    def query(self, promql: str, at: float) -> list[tuple[dict[str, str], float]]:
+        """Instant vector at ``at``: ``[(labels, value)]``; NaN samples are dropped."""
+        out = []
+        for item in self._get("/api/v1/query", {"query": promql, "time": f"{at:.3f}"}):
+            value = float(item["value"][1])
+            if not math.isnan(value):
+                out.append((item.get("metric", {}), value))
+        return out
+
+    def query_range(
+        self, promql: str, start: float, end: float, step: int
+    ) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        out = []
+        params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": str(step)}
+        for item in self._get("/api/v1/query_range", params):
+            points = [(float(t), float(v)) for t, v in item.get("values", [])]
+            out.append((item.get("metric", {}), [(t, v) for t, v in points if not math.isnan(v)]))
+        return out
+
+    def inputs(self, spec: Spec, environment: str, now: float) -> list[SloInput]:
+        """The same ``SloInput`` shape the ledger gives, from PromQL."""
+        from slo.durations import format_duration
+        from slo.evaluate import burndown_step
+
+        inputs: list[SloInput] = []
+        for slo in spec.slos:
+            if not slo.applies_to(environment):
+                continue
+            if slo.budgeting is Budgeting.TIMESLICES:
+                raise SloError(
+                    spec.origin, f"slo {slo.name}", "expected Occurrences budgeting with --source prometheus"
+                )
+            selector = selector(slo, environment)
+            per_endpoint: dict[str, dict[int, Counts]] = {}
+            overall: dict[int, Counts] = {}
+            for window in needed_windows(spec.policy, slo.period_seconds):
+                rng = format_duration(window)
+                totals = {}
+                for metric in ("slo_good_events_total", "slo_events_total"):
+                    totals[metric] = self.query(
+                        f"sum by (method, endpoint) (increase({metric}{{{selector}}}[{rng}]))", now
+                    )
+                good = {_endpoint(m): v for m, v in totals["slo_good_events_total"]}
+                for labels, total in totals["slo_events_total"]:
+                    key = _endpoint(labels)
+                    counts = Counts(min(good.get(key, 0.0), total), total)
+                    per_endpoint.setdefault(key, {})[window] = counts
+                    overall[window] = overall.get(window, Counts()) + counts
+            step = burndown_step(slo.period_seconds)
+            series: dict[float, list[float]] = {}
+            for index, metric in enumerate(("slo_good_events_total", "slo_events_total")):
+                for _, points in self.query_range(
+                    f"sum(increase({metric}{{{selector}}}[{format_duration(step)}]))",
+                    now - slo.period_seconds + step,
+                    now,
+                    step,
+                ):
+                    for ts, value in points:
+                        series.setdefault(ts - step, [0.0, 0.0])[index] = value
+            rows = tuple((int(t), min(g, n), n) for t, (g, n) in sorted(series.items()))
+            inputs.append(SloInput(slo.name, OVERALL, overall, rows))
+            if slo.per_endpoint:
+                inputs.extend(SloInput(slo.name, k, v) for k, v in sorted(per_endpoint.items()))
+        return inputs
+
+    def probe_rows(self, environment: str, now: float) -> list[ProbeRow]:
+        """Last outcome per probe from ``probe_success`` (tallies are not kept there)."""
+        rows = []
+        for labels, value in self.query(
+            f'probe_success{{environment="{escape(environment)}"}}', now
+        ):
+            outcome = "passed" if value >= 1 else "failed"
+            rows.append(
+                ProbeRow(
+                    labels.get("probe", "?"), labels.get("family", ""), labels.get("endpoint") or None,
+                    labels.get("method") or None, outcome, now, None, int(value >= 1),
+                    int(value < 1), 0, 0,
+                )
+            )
+        return sorted(rows, key=lambda r: (r.family, r.probe))
+
+
+def _endpoint(labels: dict[str, str]) -> str:
+    return f"{labels.get('method', '')} {labels.get('endpoint', '')}"
+
+
+# ----------------------------------------------------------------------------- Pushgateway
+
+
+def push(
+    gateway: str,
+    bodies: dict[str, bytes],
+    job: str = "spacetime_slo",
+    client: httpx.Client | None = None,
+) -> list[str]:
+    """PUT each environment's metrics to its own group (``job``, ``environment``).
+
+    PUT replaces the group, so a probe that no longer exists stops being reported.
+    """
+    client = client or httpx.Client(timeout=15.0)
+    done = []
+    for environment, body in sorted(bodies.items()):
+        url = f"{gateway.rstrip('/')}/metrics/job/{quote(job, safe='')}/environment/{quote(environment, safe='')}"
+        try:
+            response = client.put(
+                url, content=body, headers={"Content-Type": "text/plain; version=0.0.4"}
+            )
+        except httpx.HTTPError as exc:
+            raise SloError(gateway, "(pushgateway)", f"expected a reachable Pushgateway ({exc})") from None
+        if response.status_code >= 300:
+            raise SloError(
+                gateway,
+                "(pushgateway)",
+                f"expected 2xx for {environment}, got HTTP {response.status_code}: "
+                f"{response.text.strip()[:200]}",
+            )
+        done.append(environment)
+    return done

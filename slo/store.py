@@ -1,0 +1,552 @@
+"""The SQLite ledger: good/total event counts per SLO, endpoint, environment, source, minute.
+
+Why SQLite: scheduled CI jobs ingest one results file at a time and the ledger must carry
+28 days across them; one file, WAL for concurrent readers, a transaction per ingest, and
+``PRAGMA user_version`` for the schema version (``application_id`` tells our file from a
+foreign SQLite database).
+
+Idempotency: each run's ingested ``seq`` numbers are kept as intervals per *scope* (one
+scope per SLO, ``*`` for outcomes and run metadata). Re-ingesting a file counts nothing
+twice; a file that grew (the run went on) adds only its new lines; an SLO added to the
+spec later can be back-filled by ingesting the old files again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from slo import records as rec
+from slo import seqset
+from slo.errors import SloError
+from slo.model import BUCKET_SECONDS, Counts, ProbeRow, Slo
+
+APPLICATION_ID = 0x534C4F31  # "SLO1"
+SCHEMA_VERSION = 1
+ALL = "*"
+
+MIGRATIONS: tuple[str, ...] = (
+    # version 1
+    """
+    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE slo_definitions(slo TEXT PRIMARY KEY, definition TEXT NOT NULL);
+    CREATE TABLE runs(
+        run_id TEXT PRIMARY KEY, source TEXT NOT NULL, environment TEXT NOT NULL,
+        target TEXT, profile TEXT, git_commit TEXT, started REAL, ended REAL,
+        exit_status INTEGER, first_ts REAL, last_ts REAL, ingested_at REAL);
+    CREATE TABLE run_seqs(
+        run_id TEXT NOT NULL, scope TEXT NOT NULL, seqs TEXT NOT NULL,
+        PRIMARY KEY(run_id, scope)) WITHOUT ROWID;
+    CREATE TABLE events(
+        slo TEXT NOT NULL, environment TEXT NOT NULL, source TEXT NOT NULL,
+        bucket INTEGER NOT NULL, method TEXT NOT NULL, endpoint TEXT NOT NULL,
+        good REAL NOT NULL, total REAL NOT NULL,
+        PRIMARY KEY(slo, environment, source, bucket, method, endpoint)) WITHOUT ROWID;
+    CREATE TABLE probe_outcomes(
+        environment TEXT NOT NULL, probe TEXT NOT NULL, bucket INTEGER NOT NULL,
+        family TEXT NOT NULL, endpoint TEXT, method TEXT,
+        passed INTEGER NOT NULL, failed INTEGER NOT NULL, skipped INTEGER NOT NULL,
+        error INTEGER NOT NULL, duration_s REAL NOT NULL,
+        PRIMARY KEY(environment, bucket, probe)) WITHOUT ROWID;
+    CREATE TABLE probe_last(
+        environment TEXT NOT NULL, probe TEXT NOT NULL, ts REAL NOT NULL, run_id TEXT,
+        target TEXT, family TEXT, endpoint TEXT, method TEXT, outcome TEXT, reason TEXT,
+        duration_s REAL, PRIMARY KEY(environment, probe));
+    CREATE TABLE load_steps(
+        run_id TEXT NOT NULL, environment TEXT NOT NULL, slo TEXT NOT NULL,
+        stage_index INTEGER NOT NULL, users REAL, rate_per_s REAL,
+        good REAL NOT NULL, total REAL NOT NULL, first_ts REAL NOT NULL, last_ts REAL NOT NULL,
+        PRIMARY KEY(run_id, slo, stage_index)) WITHOUT ROWID;
+    """,
+)
+
+
+@dataclass
+class IngestResult:
+    """What one ingest did, for the one summary line per file."""
+
+    path: str
+    lines: int = 0
+    records: int = 0
+    new_records: int = 0
+    duplicates: int = 0
+    garbage: int = 0
+    truncated: int = 0
+    runs: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.path}: {self.records} records from {len(self.runs)} run(s)",
+            f"{self.new_records} new",
+            f"{self.duplicates} already counted",
+        ]
+        if self.garbage:
+            first = f" (first: {self.problems[0]})" if self.problems else ""
+            parts.append(f"{self.garbage} bad line(s) skipped{first}")
+        if self.truncated:
+            parts.append("truncated last line skipped")
+        return ", ".join(parts)
+
+
+class _Seen:
+    """Seqs of one run and scope: what the ledger had, plus what this ingest adds."""
+
+    __slots__ = ("added", "changed", "existing", "top")
+
+    def __init__(self, existing: seqset.Intervals) -> None:
+        self.existing = existing
+        self.added: list[list[int]] = []
+        self.top = -1
+        self.changed = False
+
+    def check_and_mark(self, seq: int) -> bool:
+        """True when ``seq`` is new (and marks it); False when it was counted before."""
+        if seqset.contains(self.existing, seq):
+            return False
+        if seq > self.top:
+            if self.added and seq == self.added[-1][1] + 1:
+                self.added[-1][1] = seq
+            else:
+                self.added.append([seq, seq])
+            self.top = seq
+        else:
+            merged = seqset.normalise((lo, hi) for lo, hi in self.added)
+            if seqset.contains(merged, seq):
+                return False
+            self.added = [[lo, hi] for lo, hi in seqset.add(merged, [seq])]
+        self.changed = True
+        return True
+
+    def intervals(self) -> seqset.Intervals:
+        return seqset.normalise([*self.existing, *((lo, hi) for lo, hi in self.added)])
+
+
+def _ledger_error(path: Path, exc: BaseException) -> SloError:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return SloError(str(path), "(ledger)", "expected an SQLite SLO ledger, the file is corrupt")
+    return SloError(str(path), "(ledger)", f"expected a usable SQLite ledger ({text})")
+
+
+class Ledger:
+    """An open ledger. Use :meth:`open` and close it (or use it as a context manager)."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.conn = conn
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(cls, path: Path | str, *, create: bool) -> Ledger:
+        """Open (or, with ``create``, make) a ledger; a foreign or corrupt file is an error."""
+        path = Path(path)
+        if not create and not path.is_file():
+            raise SloError(
+                str(path), "(ledger)", "expected an existing SLO ledger (run `slo ingest` first)"
+            )
+        if create and not path.parent.exists():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SloError(str(path.parent), "(directory)", f"expected a writable directory ({exc.strerror})") from None
+        try:
+            conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _ledger_error(path, exc) from None
+        ledger = cls(path, conn)
+        try:
+            ledger._prepare(create)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise _ledger_error(path, exc) from None
+        except SloError:
+            conn.close()
+            raise
+        return ledger
+
+    def _prepare(self, create: bool) -> None:
+        conn = self.conn
+        conn.execute("PRAGMA busy_timeout = 30000")
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        if app_id != APPLICATION_ID:
+            if tables or not create:
+                found = f"tables {', '.join(sorted(tables)[:4])}" if tables else "an empty database"
+                raise SloError(
+                    str(self.path),
+                    "(ledger)",
+                    f"expected a spacetime-probes SLO ledger, found {found}",
+                )
+        elif version > SCHEMA_VERSION:
+            raise SloError(
+                str(self.path),
+                "user_version",
+                f"expected schema version <= {SCHEMA_VERSION} (this slo is older than the "
+                f"ledger's {version})",
+            )
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if version < SCHEMA_VERSION:
+            self._migrate(version)
+
+    def _migrate(self, version: int) -> None:
+        """Apply the migrations after ``version`` in one transaction each."""
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction() as conn:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('bucket_seconds', ?), ('created_by', ?)",
+                    (str(BUCKET_SECONDS), "spacetime-probes slo"),
+                )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE``: concurrent ingests queue instead of failing half-way."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _ledger_error(self.path, exc) from None
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            raise _ledger_error(self.path, exc) from None
+
+    # ------------------------------------------------------------------ ingest
+
+    def check_definitions(self, slos: Sequence[Slo], *, record: bool) -> None:
+        """An SLO's counts are only meaningful under the definition they were counted with."""
+        known = dict(self.conn.execute("SELECT slo, definition FROM slo_definitions"))
+        for slo in slos:
+            old = known.get(slo.name)
+            if old is not None and old != slo.definition:
+                raise SloError(
+                    str(self.path),
+                    f"slo {slo.name}",
+                    f"expected definition {old!r} as counted in the ledger, the spec says "
+                    f"{slo.definition!r} (use a new ledger or rename the SLO)",
+                )
+            if old is None and record:
+                self.conn.execute(
+                    "INSERT INTO slo_definitions VALUES (?, ?)", (slo.name, slo.definition)
+                )
+
+    def ingest(
+        self, records: Iterable[rec.Record], slos: Sequence[Slo], result: IngestResult, now: float
+    ) -> IngestResult:
+        """Count ``records`` into the ledger in one transaction; returns ``result`` updated.
+
+        Every SLO's events are counted for every environment and source: scoping (and the
+        rule that load never counts against production) is applied when reading, so the
+        capacity report can use the same counts.
+        """
+        try:
+            with self.transaction() as conn:
+                self.check_definitions(slos, record=True)
+                self._ingest(conn, records, slos, result, now)
+        except sqlite3.Error as exc:
+            raise _ledger_error(self.path, exc) from None
+        return result
+
+    def _ingest(
+        self,
+        conn: sqlite3.Connection,
+        records: Iterable[rec.Record],
+        slos: Sequence[Slo],
+        result: IngestResult,
+        now: float,
+    ) -> None:
+        seen: dict[tuple[str, str], _Seen] = {}
+        events: dict[tuple, list[float]] = {}
+        outcomes: dict[tuple, list] = {}
+        last: dict[tuple[str, str], rec.Outcome] = {}
+        steps: dict[tuple, list] = {}
+        runs: dict[str, dict] = {}
+
+        def tracker(run_id: str, scope: str) -> _Seen:
+            key = (run_id, scope)
+            item = seen.get(key)
+            if item is None:
+                row = conn.execute(
+                    "SELECT seqs FROM run_seqs WHERE run_id = ? AND scope = ?", key
+                ).fetchone()
+                item = seen[key] = _Seen(seqset.decode(row[0]) if row else ())
+            return item
+
+        for record in records:
+            h = record.header
+            result.records += 1
+            result.runs.add(h.run_id)
+            fresh = False
+            if tracker(h.run_id, ALL).check_and_mark(h.seq):
+                fresh = True
+                run = runs.setdefault(
+                    h.run_id,
+                    {"source": h.source, "environment": h.environment, "target": h.target},
+                )
+                ts = getattr(record, "ts", None)
+                if ts is not None:
+                    run["first_ts"] = min(run.get("first_ts", ts), ts)
+                    run["last_ts"] = max(run.get("last_ts", ts), ts)
+                if isinstance(record, rec.RunRecord):
+                    if record.phase == "start":
+                        run.update(started=record.ts, profile=record.profile, commit=record.commit)
+                    else:
+                        run.update(ended=record.ts, exit_status=record.exit_status)
+                elif isinstance(record, rec.Outcome):
+                    self._add_outcome(outcomes, last, record)
+            if isinstance(record, rec.Sample | rec.Aggregate):
+                bucket = int(record.ts // BUCKET_SECONDS * BUCKET_SECONDS)
+                for slo in slos:
+                    if not tracker(h.run_id, slo.name).check_and_mark(h.seq):
+                        continue
+                    fresh = True
+                    if isinstance(record, rec.Sample):
+                        good, total = rec.sample_events(record, slo)
+                    else:
+                        try:
+                            good, total = rec.aggregate_events(record, slo)
+                        except rec.BadRecord as exc:
+                            result.garbage += 1
+                            if len(result.problems) < 3:
+                                result.problems.append(f"seq {h.seq}: {exc}")
+                            continue
+                        self._add_step(steps, record, slo, good, total)
+                    if total <= 0:
+                        continue
+                    key = (slo.name, h.environment, h.source, bucket, record.method, record.endpoint)
+                    acc = events.get(key)
+                    if acc is None:
+                        events[key] = [good, total]
+                    else:
+                        acc[0] += good
+                        acc[1] += total
+            if fresh:
+                result.new_records += 1
+            else:
+                result.duplicates += 1
+
+        conn.executemany(
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(slo, environment, source, bucket, method, endpoint) DO UPDATE SET "
+            "good = good + excluded.good, total = total + excluded.total",
+            (k + (g, t) for k, (g, t) in events.items()),
+        )
+        conn.executemany(
+            "INSERT INTO probe_outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(environment, bucket, probe) DO UPDATE SET "
+            "passed = passed + excluded.passed, failed = failed + excluded.failed, "
+            "skipped = skipped + excluded.skipped, error = error + excluded.error, "
+            "duration_s = duration_s + excluded.duration_s, family = excluded.family, "
+            "endpoint = excluded.endpoint, method = excluded.method",
+            (k + tuple(v) for k, v in outcomes.items()),
+        )
+        conn.executemany(
+            "INSERT INTO probe_last VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(environment, probe) DO UPDATE SET ts = excluded.ts, "
+            "run_id = excluded.run_id, target = excluded.target, family = excluded.family, "
+            "endpoint = excluded.endpoint, method = excluded.method, "
+            "outcome = excluded.outcome, reason = excluded.reason, "
+            "duration_s = excluded.duration_s WHERE excluded.ts >= probe_last.ts",
+            (
+                (
+                    env, probe, o.ts, o.header.run_id, o.header.target, o.family, o.endpoint,
+                    o.method, o.outcome, o.reason, o.duration_s,
+                )
+                for (env, probe), o in last.items()
+            ),
+        )
+        conn.executemany(
+            "INSERT INTO load_steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(run_id, slo, stage_index) DO UPDATE SET "
+            "good = good + excluded.good, total = total + excluded.total, "
+            "users = coalesce(excluded.users, users), "
+            "rate_per_s = coalesce(excluded.rate_per_s, rate_per_s), "
+            "first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)",
+            (k + tuple(v) for k, v in steps.items()),
+        )
+        for run_id, run in runs.items():
+            conn.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(run_id) DO UPDATE SET "
+                "profile = coalesce(excluded.profile, profile), "
+                "git_commit = coalesce(excluded.git_commit, git_commit), "
+                "started = coalesce(excluded.started, started), "
+                "ended = coalesce(excluded.ended, ended), "
+                "exit_status = coalesce(excluded.exit_status, exit_status), "
+                "first_ts = min(coalesce(first_ts, excluded.first_ts), "
+                "coalesce(excluded.first_ts, first_ts)), "
+                "last_ts = max(coalesce(last_ts, excluded.last_ts), "
+                "coalesce(excluded.last_ts, last_ts)), ingested_at = excluded.ingested_at",
+                (
+                    run_id, run["source"], run["environment"], run["target"], run.get("profile"),
+                    run.get("commit"), run.get("started"), run.get("ended"),
+                    run.get("exit_status"), run.get("first_ts"), run.get("last_ts"), now,
+                ),
+            )
+        conn.executemany(
+            "INSERT INTO run_seqs VALUES (?, ?, ?) ON CONFLICT(run_id, scope) "
+            "DO UPDATE SET seqs = excluded.seqs",
+            (
+                (run_id, scope, seqset.encode(item.intervals()))
+                for (run_id, scope), item in seen.items()
+                if item.changed
+            ),
+        )
+
+    @staticmethod
+    def _add_outcome(
+        outcomes: dict[tuple, list], last: dict[tuple[str, str], rec.Outcome], o: rec.Outcome
+    ) -> None:
+        env = o.header.environment
+        key = (env, o.probe, int(o.ts // 3600 * 3600))
+        acc = outcomes.get(key)
+        if acc is None:
+            acc = outcomes[key] = [o.family, o.endpoint, o.method, 0, 0, 0, 0, 0.0]
+        acc[3 + rec.OUTCOMES.index(o.outcome)] += 1
+        acc[7] += o.duration_s
+        previous = last.get((env, o.probe))
+        if previous is None or o.ts >= previous.ts:
+            last[(env, o.probe)] = o
+
+    @staticmethod
+    def _add_step(
+        steps: dict[tuple, list], agg: rec.Aggregate, slo: Slo, good: float, total: float
+    ) -> None:
+        index = agg.stage_index if agg.stage_index is not None else -1
+        key = (agg.header.run_id, agg.header.environment, slo.name, index)
+        acc = steps.get(key)
+        if acc is None:
+            steps[key] = [agg.users, agg.rate_per_s, good, total, agg.ts, agg.ts + agg.bucket_s]
+        else:
+            acc[2] += good
+            acc[3] += total
+            acc[4] = min(acc[4], agg.ts)
+            acc[5] = max(acc[5], agg.ts + agg.bucket_s)
+
+    # ------------------------------------------------------------------ queries
+
+    def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _ledger_error(self.path, exc) from None
+
+    def environments(self) -> list[str]:
+        rows = self._query(
+            "SELECT DISTINCT environment FROM runs UNION SELECT DISTINCT environment FROM events"
+        )
+        return sorted(r[0] for r in rows)
+
+    def slo_rows(
+        self, slo: str, environment: str, sources: Sequence[str], since: float, until: float
+    ) -> dict[str, list[tuple[int, float, float]]]:
+        """Per endpoint (``"GET /scene"``), ``(bucket, good, total)`` in ``[since, until)``."""
+        out: dict[str, list[tuple[int, float, float]]] = {}
+        for source in sources:
+            rows = self._query(
+                "SELECT method, endpoint, bucket, good, total FROM events "
+                "WHERE slo = ? AND environment = ? AND source = ? AND bucket >= ? AND bucket < ?",
+                (slo, environment, source, int(math.floor(since)), until),
+            )
+            for method, endpoint, bucket, good, total in rows:
+                out.setdefault(f"{method} {endpoint}", []).append((bucket, good, total))
+        return out
+
+    def source_totals(
+        self, environment: str, source: str, since: float, until: float
+    ) -> list[tuple[str, Counts]]:
+        """Per SLO, the events of one source in the window (to say what was left out)."""
+        rows = self._query(
+            "SELECT slo, sum(good), sum(total) FROM events WHERE environment = ? AND "
+            "source = ? AND bucket >= ? AND bucket < ? GROUP BY slo ORDER BY slo",
+            (environment, source, int(since), until),
+        )
+        return [(slo, Counts(g or 0, t or 0)) for slo, g, t in rows]
+
+    def probe_rows(self, environment: str, since: float, until: float) -> list[ProbeRow]:
+        """Last outcome of each probe and its tallies over the window."""
+        tallies = {
+            probe: (p, f, s, e)
+            for probe, p, f, s, e in self._query(
+                "SELECT probe, sum(passed), sum(failed), sum(skipped), sum(error) "
+                "FROM probe_outcomes WHERE environment = ? AND bucket >= ? AND bucket < ? "
+                "GROUP BY probe",
+                (environment, int(since // 3600 * 3600), until),
+            )
+        }
+        out = []
+        for probe, ts, family, endpoint, method, outcome, reason in self._query(
+            "SELECT probe, ts, family, endpoint, method, outcome, reason FROM probe_last "
+            "WHERE environment = ? AND ts < ? ORDER BY family, probe",
+            (environment, until),
+        ):
+            p, f, s, e = tallies.get(probe, (0, 0, 0, 0))
+            out.append(ProbeRow(probe, family, endpoint, method, outcome, ts, reason, p, f, s, e))
+        return out
+
+    def last_outcomes(self) -> list[tuple]:
+        """``(environment, target, probe, family, endpoint, method, outcome, duration_s)``."""
+        return self._query(
+            "SELECT environment, coalesce(target, ''), probe, family, endpoint, method, outcome, "
+            "duration_s FROM probe_last ORDER BY environment, probe"
+        )
+
+    def cumulative(self) -> list[tuple]:
+        """All-time ``(slo, environment, source, method, endpoint, good, total)``: counters."""
+        return self._query(
+            "SELECT slo, environment, source, method, endpoint, sum(good), sum(total) "
+            "FROM events GROUP BY slo, environment, source, method, endpoint"
+        )
+
+    def load_runs(self, environment: str | None = None) -> list[tuple[str, str, float | None]]:
+        """Load runs, newest first: ``(run_id, environment, first_ts)``."""
+        sql = "SELECT run_id, environment, first_ts FROM runs WHERE source = 'load'"
+        params: tuple = ()
+        if environment:
+            sql += " AND environment = ?"
+            params = (environment,)
+        return self._query(sql + " ORDER BY coalesce(started, first_ts) DESC", params)
+
+    def load_steps(self, run_id: str) -> dict[str, list[tuple]]:
+        """Per SLO: ``(stage_index, users, rate_per_s, good, total)`` ordered by stage."""
+        out: dict[str, list[tuple]] = {}
+        for slo, index, users, rate, good, total in self._query(
+            "SELECT slo, stage_index, users, rate_per_s, good, total FROM load_steps "
+            "WHERE run_id = ? ORDER BY slo, stage_index",
+            (run_id,),
+        ):
+            out.setdefault(slo, []).append((index, users, rate, good, total))
+        return out
+
+
+def now_seconds() -> float:
+    """The shell's clock; the core never reads it."""
+    return time.time()

@@ -1,0 +1,31 @@
+"""Self-test fixtures and the fault-matrix summary; helpers live in tests/support.py."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from support import SELF_TEST_REPORTS, ProbeRun, render_fault_table, run_probes
+
+
+@pytest.fixture
+def probes_runner(tmp_path: Path) -> Callable[..., ProbeRun]:
+    def run(*args: str, out: Path | None = None, **kwargs: object) -> ProbeRun:
+        return run_probes(out or tmp_path / "reports", *args, **kwargs)  # type: ignore[arg-type]
+
+    return run
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the fault matrix gathered by tests/test_fault_matrix.py (from any xdist worker)."""
+    rows_dir = SELF_TEST_REPORTS / "fault-matrix"
+    rows = sorted(rows_dir.glob("*.json")) if rows_dir.exists() else []
+    if not rows:
+        return
+    table = render_fault_table([json.loads(p.read_text()) for p in rows])
+    (SELF_TEST_REPORTS / "fault-matrix.md").write_text(table + "\n")
+    terminalreporter.write_sep("=", "fault matrix (fault -> failing probes)")
+    for line in table.splitlines():
+        terminalreporter.write_line(line)

@@ -1,0 +1,61 @@
+"""The shared pacer bounds the request rate across processes, and the exclusive lock excludes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+
+from probes.pacer import Pacer
+
+RATE = 50.0
+CAPACITY = 5.0
+
+
+def _take(state_dir: str, count: int, out: multiprocessing.Queue) -> None:
+    pacer = Pacer(Path(state_dir), rate_per_second=RATE, capacity=CAPACITY)
+    stamps = []
+    for _ in range(count):
+        with pacer.slot():
+            stamps.append(time.monotonic())
+    out.put(stamps)
+
+
+def test_three_processes_share_one_budget(tmp_path: Path) -> None:
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    workers = [
+        multiprocessing.Process(target=_take, args=(str(tmp_path), 20, queue)) for _ in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    stamps = sorted(t for _ in workers for t in queue.get(timeout=30))
+    for worker in workers:
+        worker.join(timeout=10)
+    span = stamps[-1] - stamps[0]
+    # 60 tokens: at most CAPACITY at once, the rest at RATE per second.
+    assert span >= (60 - CAPACITY - 1) / RATE * 0.95
+    # No window of one second ever saw more than capacity + rate.
+    for i, start in enumerate(stamps):
+        inside = sum(1 for t in stamps[i:] if t - start <= 1.0)
+        assert inside <= CAPACITY + RATE + 1
+
+
+def _hold_exclusive(state_dir: str, hold_s: float, started: multiprocessing.Event) -> None:
+    pacer = Pacer(Path(state_dir), rate_per_second=RATE, capacity=CAPACITY)
+    with pacer.exclusive():
+        started.set()
+        time.sleep(hold_s)
+
+
+def test_exclusive_blocks_paced_requests(tmp_path: Path) -> None:
+    started = multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold_exclusive, args=(str(tmp_path), 0.6, started))
+    holder.start()
+    assert started.wait(timeout=10)
+    pacer = Pacer(tmp_path, rate_per_second=RATE, capacity=CAPACITY)
+    began = time.monotonic()
+    with pacer.slot():
+        waited = time.monotonic() - began
+    holder.join(timeout=10)
+    assert waited >= 0.4
+    assert pacer.quiet_seconds() == CAPACITY / RATE

@@ -1,0 +1,57 @@
+"""Every named fault of the reference server is caught by the probe family built for it.
+
+One full probe run per fault, as a user runs it; the row (fault, failing
+families, failing probes) is kept under reports/self-test/fault-matrix/ and
+printed as a table at the end of the self-test session.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from support import ROOT, SELF_TEST_REPORTS, run_probes
+
+
+def _faults() -> list[tuple[str, str]]:
+    listing = subprocess.run(
+        [sys.executable, "-m", "refserver", "--list-faults"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    rows = [line.split("\t") for line in listing.stdout.splitlines() if line.strip()]
+    return [(row[0], row[1]) for row in rows]
+
+
+FAULTS = _faults()
+
+
+def test_catalogue_covers_every_family_four_times() -> None:
+    families: dict[str, int] = {}
+    for _, family in FAULTS:
+        families[family] = families.get(family, 0) + 1
+    expected = {"auth", "rate_limit", "latency", "traversal", "contract", "health", "performance"}
+    assert set(families) == expected
+    assert all(count >= 4 for count in families.values()), families
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize(("fault", "family"), FAULTS, ids=[f for f, _ in FAULTS])
+def test_fault_is_caught_by_its_family(fault: str, family: str, tmp_path) -> None:
+    run = run_probes(tmp_path, f"--st-embedded-fault={fault}", "--st-examples=5")
+    failing = run.failing_families()
+    row = {
+        "fault": fault,
+        "family": family,
+        "caught": family in failing,
+        "exit_status": run.returncode,
+        "failing_families": sorted(failing),
+        "failing_probes": run.failing_probes(),
+    }
+    rows = SELF_TEST_REPORTS / "fault-matrix"
+    rows.mkdir(parents=True, exist_ok=True)
+    (rows / f"{fault}.json").write_text(json.dumps(row, indent=1))
+    assert run.returncode == 1, f"{fault}: pytest exit {run.returncode}\n{run.output[-3000:]}"
+    assert family in failing, f"{fault} not caught by {family}; failing: {sorted(failing)}"

@@ -1,0 +1,186 @@
+"""The probe suite as users run it: passes on the conforming server, writes its reports,
+gives the same results under xdist, keeps off production, and fails cleanly on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from support import refserver, run_probes
+
+from probes.results import SCHEMA
+
+pytestmark = pytest.mark.integration
+
+FAMILIES = {"auth", "rate_limit", "latency", "traversal", "contract", "health", "performance"}
+
+
+@pytest.fixture(scope="module")
+def conforming(tmp_path_factory: pytest.TempPathFactory):
+    return run_probes(tmp_path_factory.mktemp("conforming"))
+
+
+def test_conforming_server_passes(conforming) -> None:
+    assert conforming.returncode == 0, conforming.output[-4000:]
+    outcomes = conforming.outcomes()
+    assert {o for o in outcomes.values()} == {"passed"}
+    families = {r["family"] for r in conforming.records if r["kind"] == "outcome"}
+    assert families == FAMILIES
+    assert "failing families: none" in conforming.output
+    assert "Traceback" not in conforming.output
+
+
+def test_results_file_follows_the_schema(conforming) -> None:
+    records = conforming.records
+    assert all(r["schema"] == SCHEMA for r in records)
+    assert sorted(r["seq"] for r in records) == list(range(len(records)))
+    assert len({r["run_id"] for r in records}) == 1
+    runs = [r for r in records if r["kind"] == "run"]
+    assert [r["phase"] for r in runs] == ["start", "end"]
+    assert runs[1]["exit_status"] == 0 and runs[1]["counts"]["failed"] == 0
+    samples = [r for r in records if r["kind"] == "sample"]
+    assert len(samples) > 500
+    for sample in samples:
+        assert sample["family"] in FAMILIES and sample["probe"].startswith("probes/")
+        assert isinstance(sample["status"], int) and sample["latency_ms"] >= 0
+    # Provoked answers are marked as expected, not as outages.
+    assert any(s["status"] == 401 and s["expected_status"] for s in samples)
+    assert any(s["status"] == 429 and s["expected_status"] for s in samples)
+    latency = [r for r in records if r["kind"] == "outcome" and r["family"] == "latency"]
+    assert all({"p50_ms", "p95_ms", "p99_ms", "max_ms"} <= set(r["measured"]) for r in latency)
+
+
+def test_junit_and_allure_written(conforming) -> None:
+    out = conforming.results.parent
+    suite = ET.parse(out / "junit.xml").getroot()
+    assert int(suite.find("testsuite").get("tests")) == len(conforming.outcomes())
+    allure = out / "allure-results"
+    assert list(allure.glob("*-result.json"))
+    env = (allure / "environment.properties").read_text()
+    assert "environment=local" in env and "target=http://127.0.0.1:" in env
+
+
+def test_no_collateral_429(conforming) -> None:
+    """Only the rate-limit probe ever meets a 429: the rest paced themselves."""
+    limited = [
+        r for r in conforming.records if r["kind"] == "sample" and r["status"] == 429
+    ]
+    assert limited and all(r["family"] == "rate_limit" for r in limited)
+
+
+def test_xdist_gives_identical_results(conforming, tmp_path: Path) -> None:
+    parallel = run_probes(tmp_path, "-n", "2")
+    assert parallel.returncode == 0, parallel.output[-3000:]
+    assert parallel.outcomes() == conforming.outcomes()
+    assert sorted(r["seq"] for r in parallel.records) == list(range(len(parallel.records)))
+
+
+def test_xdist_identical_under_a_fault(tmp_path: Path) -> None:
+    serial = run_probes(tmp_path / "serial", "--st-embedded-fault=traversal-single-decode")
+    parallel = run_probes(
+        tmp_path / "parallel", "-n", "2", "--st-embedded-fault=traversal-single-decode"
+    )
+    assert serial.returncode == parallel.returncode == 1
+    assert serial.outcomes() == parallel.outcomes()
+
+
+def test_failure_is_one_line_with_redacted_curl(tmp_path: Path) -> None:
+    run = run_probes(tmp_path, "--st-embedded-fault=auth-open-route", "-k", "test_auth")
+    assert run.returncode == 1
+    line = next(l for l in run.output.splitlines() if l.startswith("FAILED") and "/jobs" in l)
+    assert "expected 401, got 200" in line
+    reason = next(r["reason"] for r in run.records if r["kind"] == "outcome" and r["reason"])
+    assert "reproduce: curl" in reason and "<redacted>" in reason
+    assert "Traceback" not in run.output
+
+
+def test_production_profile_sends_no_mutating_request(tmp_path: Path) -> None:
+    profile = tmp_path / "production.yaml"
+    profile.write_text(
+        "name: prod\nenvironment: production\n"
+        "rate_limit: {rate_per_second: 100, burst: 100}\n"
+        "scenes: [res://vr_main.tscn, res://scenes/lobby.tscn]\n"
+    )
+    log = tmp_path / "requests.jsonl"
+    run = run_probes(tmp_path / "out", f"--st-profile={profile}", f"--st-request-log={log}")
+    assert run.returncode == 0, run.output[-3000:]
+    methods = {json.loads(line)["method"] for line in log.read_text().splitlines()}
+    assert methods == {"GET"}
+    skipped = [p for p, o in run.outcomes().items() if o == "skipped"]
+    assert any("test_traversal" in p for p in skipped)
+    allowed = run_probes(
+        tmp_path / "allowed", f"--st-profile={profile}", f"--st-request-log={log}",
+        "--st-allow-mutating", "-k", "test_known_scenes_accepted",
+    )  # fmt: skip
+    assert allowed.returncode == 0
+    assert "POST" in {json.loads(line)["method"] for line in log.read_text().splitlines()}
+
+
+def test_external_target_and_no_secret_leaks(tmp_path: Path) -> None:
+    """Against a target started apart (as a real one), with the secret: nothing leaks anywhere."""
+    with refserver(tmp_path / "server", "--fault", "auth-skip-signature",
+                   "--rate", "100", "--burst", "100") as server:  # fmt: skip
+        run = run_probes(
+            tmp_path / "out",
+            f"--st-target={server.base_url}",
+            f"--st-manager-url={server.manager_url}",
+            f"--st-token-file={server.token_file}",
+            f"--st-secret-file={server.secret_file}",
+            "--st-profile=embedded",
+            "-k", "test_auth or test_health",
+        )  # fmt: skip
+    assert run.returncode == 1
+    assert "expired" in run.output or any("expired" in p for p in run.outcomes())
+    token = server.token_file.read_text().strip()
+    secret = server.secret_file.read_text().strip()
+    token_parts = [part for part in token.split(".") if len(part) > 8]
+    haystacks = [run.output] + [
+        p.read_text(errors="replace") for p in (tmp_path / "out").rglob("*") if p.is_file()
+    ]
+    for text in haystacks:
+        assert secret not in text
+        for part in token_parts:
+            assert part not in text
+        assert not re.search(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ", text)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--st-profile=/nonexistent/profile.yaml"], "cannot read profile"),
+        (["--st-target=http://127.0.0.1:9"], "needs a token"),
+        (["--st-embedded-fault=no-such-fault"], "no-such-fault"),
+        (["--st-examples=0"], "--st-examples"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    run = run_probes(tmp_path, *args, timeout=120)
+    assert run.returncode != 0
+    assert message in run.output
+    assert "Traceback" not in run.output
+
+
+def test_bad_profile_yaml_names_file_and_field(tmp_path: Path) -> None:
+    profile = tmp_path / "bad.yaml"
+    profile.write_text("name: x\nenvironment: staging\nrate_limit: {burst: 5}\nscenes: [a]\n")
+    run = run_probes(tmp_path / "out", f"--st-profile={profile}", timeout=120)
+    assert run.returncode == 4
+    assert f"{profile}: rate_limit.rate_per_second: Field required" in run.output
+    assert "Traceback" not in run.output
+
+
+def test_unreachable_target_fails_every_probe_cleanly(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("not-a-real-token")
+    run = run_probes(
+        tmp_path / "out", "--st-target=http://127.0.0.1:9", f"--st-token-file={token}",
+        "--st-manager-url=http://127.0.0.1:9", "--st-profile=embedded", "-x",
+        timeout=180,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert "cannot connect" in run.output
+    assert "Traceback" not in run.output

@@ -117,7 +117,9 @@ def build(
                 throughput_rps=total / seconds if seconds else 0.0,
                 error_ratio=errors / total if total else 0.0,
                 rate_limited_ratio=sum(r["rate_limited"] for r in group) / total if total else 0.0,
-                within_sla_ratio=sum(r["within_sla"] for r in group) / answered if answered else 0.0,
+                within_sla_ratio=sum(r["within_sla"] for r in group) / answered
+                if answered
+                else 0.0,
                 p50_ms=percentile_ms(histogram, 50),
                 p95_ms=percentile_ms(histogram, percentile),
                 p99_ms=percentile_ms(histogram, 99),

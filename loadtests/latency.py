@@ -105,18 +105,25 @@ def _fold(histogram: HdrHistogram | None, values: dict[int, int]) -> HdrHistogra
 
 @dataclass
 class OpenCounts:
-    """The open model's schedule keeping: how many requests were due, sent, late, dropped."""
+    """The open model's schedule keeping.
+
+    `intended` = `sent` + `dropped` + `unsent`: dropped requests were too
+    overdue to send; unsent ones were still waiting for a connection when the
+    run stopped (they say the generator was behind, not that it gave up).
+    """
 
     intended: int = 0
     sent: int = 0
     late: int = 0
     dropped: int = 0
+    unsent: int = 0
 
     def add(self, other: OpenCounts) -> None:
         self.intended += other.intended
         self.sent += other.sent
         self.late += other.late
         self.dropped += other.dropped
+        self.unsent += other.unsent
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -124,6 +131,7 @@ class OpenCounts:
             "sent": self.sent,
             "late": self.late,
             "dropped": self.dropped,
+            "unsent": self.unsent,
         }
 
 

@@ -77,7 +77,7 @@ class ArrivalUser(SpaceTimeUser):
         finally:
             unsent = schedule.finish(time.time())
             self.st.book.open_counts.intended += unsent
-            self.st.book.open_counts.dropped += unsent
+            self.st.book.open_counts.unsent += unsent
             pool.kill(block=False)
 
     def _fire(self, call: Call, intended_s: float) -> None:

@@ -124,7 +124,9 @@ class ResultsWriter:
         self._write(run_record(self.info, self._next_seq(), phase="start", ts=ts))
 
     def aggregate(self, bucket: ClosedBucket, stage: dict[str, Any] | None, sla_ms: float) -> None:
-        self._write(aggregate_record(self.info, self._next_seq(), bucket, stage=stage, sla_ms=sla_ms))
+        self._write(
+            aggregate_record(self.info, self._next_seq(), bucket, stage=stage, sla_ms=sla_ms)
+        )
 
     def end(self, ts: float, exit_status: int, requests: int) -> None:
         self._write(

@@ -61,7 +61,7 @@ class ArrivalSchedule:
         return Claim(intended, now_s - intended > self.late_after_s, dropped)
 
     def unsent_due(self, now_s: float) -> int:
-        """Requests already due at `now_s` and never claimed (dropped when the run stops)."""
+        """Requests already due at `now_s` and never claimed (still queued when the run stops)."""
         if now_s < self.next_due():
             return 0
         last_due = int((now_s - self.start_s) * self.rate_per_s)

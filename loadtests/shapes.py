@@ -16,6 +16,7 @@ from locust.user import User
 
 from loadtests import state
 from loadtests.openmodel import ArrivalUser
+from loadtests.users import ContainerHealthcheckUser
 
 Tick = tuple[int, float, list[type[User]]] | None
 
@@ -33,13 +34,22 @@ class SpaceTimeShape(LoadTestShape):
             return None
         settings = st.settings
         now = time.time()
+        # Locust starts its -t timer only after a shape ends, so the shape obeys -t itself.
+        run_time = getattr(environment.parsed_options, "run_time", None)
+        if run_time and self.get_run_time() >= run_time:
+            return None
         if settings.open_model is not None:
             users = st.dispatchers
             st.stage_log.note(
                 now, {"index": 0, "users": users, "rate_per_s": settings.open_model.rate_per_s}
             )
             return users, float(users), [ArrivalUser]
-        closed = [c for c in environment.user_classes if c is not ArrivalUser]
+        closed = [
+            c
+            for c in environment.user_classes
+            if c is not ArrivalUser
+            and not (c is ContainerHealthcheckUser and settings.manager_url is None)
+        ]
         if st.table is not None:
             stage = st.table.at(self.get_run_time())
             if stage is None:

@@ -104,7 +104,9 @@ def tables_from_str(text: str, *, origin: str = "<stages>") -> dict[str, StageTa
         raise StageError(f"{origin}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     if not isinstance(data, Mapping) or not data:
         raise StageError(f"{origin}: expected a mapping of shape name to stage table")
-    return {str(name): table_from_dict(str(name), body, origin=origin) for name, body in data.items()}
+    return {
+        str(name): table_from_dict(str(name), body, origin=origin) for name, body in data.items()
+    }
 
 
 def load_tables(path: str | Path | None = None) -> dict[str, StageTable]:

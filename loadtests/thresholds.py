@@ -1,10 +1,11 @@
 """Pass/fail verdicts of a load run: pure functions over per-endpoint summaries.
 
-The latency verdict is taken from the exact count of answers within the SLA
-(a p95 <= 200 ms holds exactly when at least ceil(0.95 n) answers took
-<= 200 ms), so it does not depend on histogram rounding; the figure quoted in
-the reason is the HdrHistogram percentile, which rounds up by at most 0.1%
-and so never contradicts the verdict.
+The latency verdict is taken from the exact count of answers within the SLA:
+the p-th percentile is the value of rank r = max(1, round(p/100 * n)) (the
+definition HdrHistogram uses), and it is <= the SLA exactly when at least r
+answers took <= the SLA. So the verdict does not depend on histogram
+rounding, and the figure quoted in the reason (HdrHistogram's, rounded up by
+at most 0.1%) never contradicts it.
 """
 
 from __future__ import annotations
@@ -79,8 +80,12 @@ def latency_within_sla(summary: EndpointSummary, policy: Policy) -> bool:
     """True when at least the policy's share of answers came within the SLA."""
     if summary.answered < policy.min_answered or summary.answered == 0:
         return True
-    needed = math.ceil(summary.answered * policy.percentile / 100.0 - 1e-9)
-    return summary.within_sla >= needed
+    return summary.within_sla >= percentile_rank(summary.answered, policy.percentile)
+
+
+def percentile_rank(count: int, percentile: float) -> int:
+    """1-based rank of the p-th percentile among `count` values, as HdrHistogram ranks it."""
+    return max(1, int(percentile * count / 100.0 + 0.5))
 
 
 def judge(
@@ -103,7 +108,9 @@ def judge(
         breaches.append(Breach(s.key, label, measured, policy.sla_ms, "ms"))
     failed = sum(s.failed for s in summaries)
     if failed / total > policy.max_error_ratio:
-        breaches.append(Breach("all requests", "error ratio", failed / total, policy.max_error_ratio))
+        breaches.append(
+            Breach("all requests", "error ratio", failed / total, policy.max_error_ratio)
+        )
     limited = sum(s.rate_limited for s in summaries)
     if limited / total > policy.max_rate_limited_ratio:
         breaches.append(

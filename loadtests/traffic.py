@@ -85,7 +85,9 @@ def classify(status: int | None, expected: frozenset[int]) -> Outcome:
     return Outcome.UNEXPECTED
 
 
-def retry_after_s(value: str | None, now_epoch: float, *, cap_s: float = RETRY_AFTER_CAP_S) -> float:
+def retry_after_s(
+    value: str | None, now_epoch: float, *, cap_s: float = RETRY_AFTER_CAP_S
+) -> float:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), capped.
 
     A missing or unreadable header gives 1 s: backing off a little is safer

@@ -10,7 +10,9 @@ the run was allowed to.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 
@@ -67,6 +69,7 @@ class ProbeClient:
             follow_redirects=False,
             verify=verify,
             headers={"User-Agent": "spacetime-probes/0.1"},
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
             trust_env=False,
         )
 
@@ -125,12 +128,18 @@ class ProbeClient:
     ) -> Exchange:
         url = self.base_url + endpoint
         if pace and self.pacer is not None:
+            waiting = time.perf_counter()
             with self.pacer.slot():
+                queued_ms = (time.perf_counter() - waiting) * 1000
                 exchange = self._timed(method, url, endpoint, headers, body)
+            exchange = dataclasses.replace(exchange, queued_ms=queued_ms)
         else:
             exchange = self._timed(method, url, endpoint, headers, body)
-        with allure.step(exchange.brief()):
-            pass
+        if threading.current_thread() is threading.main_thread():
+            # Allure's step stack is per test thread; the concurrent drain's
+            # worker threads have none, and their samples are in the results.
+            with allure.step(exchange.brief()):
+                pass
         if self.sink is not None:
             self.sink(exchange, None if expect is None else exchange.status in expect)
         return exchange

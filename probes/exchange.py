@@ -26,6 +26,9 @@ class Exchange:
     truncated: bool = False
     latency_ms: float | None = None
     error: str | None = None
+    # Time spent waiting for our own pacer before sending: the client's doing,
+    # not the target's, so schedule-corrected latency leaves it out.
+    queued_ms: float = 0.0
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

@@ -22,7 +22,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from refserver.config import Settings
-from refserver.responses import JSON, error_response
 from refserver.middleware import (
     AuthMiddleware,
     CrashGuardMiddleware,
@@ -33,6 +32,7 @@ from refserver.middleware import (
 )
 from refserver.pathrules import INVALID_MESSAGE, PathRule, lenient_decode, rules_for
 from refserver.performance import health_document, performance_document, status_document
+from refserver.responses import JSON, error_response
 from refserver.state import ServerState
 
 MAX_BODY_BYTES = 64 * 1024
@@ -80,9 +80,16 @@ async def _scene_path(request: Request) -> str:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise _BadBody(400, "invalid_json", "body must be a JSON object") from None
-    if not isinstance(data, dict) or not isinstance(data.get("scene_path"), str):
+    scene_path = data.get("scene_path") if isinstance(data, dict) else None
+    if not isinstance(scene_path, str):
         raise _BadBody(400, "invalid_request", 'body must be {"scene_path": "<res:// path>"}')
-    return data["scene_path"]
+    try:
+        # JSON may carry lone surrogates ("\ud800"); no such string is a valid path,
+        # and scenepath.check would raise UnicodeEncodeError on it.
+        scene_path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _BadBody(400, "invalid_scene_path", INVALID_MESSAGE) from None
+    return scene_path
 
 
 class ApiHandlers:
@@ -231,7 +238,9 @@ def create_app(settings: Settings, state: ServerState | None = None) -> Starlett
         ("GET", "/jobs"): h.jobs,
         ("GET", "/status"): h.status,
     }
-    routes = [Route(path, endpoints[(method, path)], methods=[method]) for method, path in API_ROUTES]
+    routes = [
+        Route(path, endpoints[(method, path)], methods=[method]) for method, path in API_ROUTES
+    ]
     rate_limit = [] if settings.has("ratelimit-none") else [Middleware(RateLimitMiddleware, state)]
     auth = [Middleware(AuthMiddleware, state, PROTECTED_PATHS)]
     guarded = auth + rate_limit if settings.has("ratelimit-after-auth") else rate_limit + auth

@@ -56,8 +56,11 @@ def mint_token(secret: bytes, issuer: str, ttl_seconds: int, now: float) -> str:
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
+CONFORMING = AuthPolicy()
+
+
 def verify_token(
-    token: str, secret: bytes, issuer: str, policy: AuthPolicy = AuthPolicy()
+    token: str, secret: bytes, issuer: str, policy: AuthPolicy = CONFORMING
 ) -> dict[str, Any]:
     """The claims of a token that passes ``policy``; raises ``jwt.InvalidTokenError`` if not."""
     required = ["exp", "iss"] if policy.check_times else ["iss"]
@@ -130,9 +133,7 @@ def load_or_create_secret(path: Path | None) -> bytes:
         if path.exists():
             secret = path.read_bytes().strip()
             if len(secret) < MIN_SECRET_BYTES:
-                raise SecretError(
-                    f"secret in {path} is shorter than {MIN_SECRET_BYTES} bytes"
-                )
+                raise SecretError(f"secret in {path} is shorter than {MIN_SECRET_BYTES} bytes")
             return secret
         secret = secrets.token_hex(32).encode()
         write_private(path, secret)

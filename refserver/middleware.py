@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+
 import jwt
 from starlette.datastructures import Headers
 from starlette.responses import HTMLResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from refserver.auth import bearer_token, verify_token
-from refserver.responses import JSON, error_response
 from refserver.performance import performance_document
+from refserver.responses import JSON, error_response
 from refserver.state import ServerState
 
 logger = logging.getLogger("refserver")
@@ -127,7 +128,7 @@ class CrashGuardMiddleware:
 
 
 class LatencyMiddleware:
-    """Delay added before anything else: ``--latency-ms``, ``latency-slow-all``, ``latency-stall``."""
+    """Delay before anything else: ``--latency-ms``, ``latency-slow-all``, ``latency-stall``."""
 
     def __init__(self, app: ASGIApp, state: ServerState) -> None:
         self.app = app
@@ -170,7 +171,7 @@ class RateLimitMiddleware:
         state = self.state
         key = client_key(scope, state.settings.trusted_proxies, self.trust_any_xff)
         now = state.clock()
-        retry_after: int | None = None
+        retry_after: int
         if self.penalty_box and now < state.penalty_until.get(key, 0.0):
             retry_after = 1
         else:
@@ -234,7 +235,9 @@ class AuthMiddleware:
         credentials = bearer_token(Headers(scope=scope).get("authorization"), self.any_scheme)
         if credentials.token is not None:
             try:
-                verify_token(credentials.token, state.secret, state.settings.issuer, state.auth_policy)
+                verify_token(
+                    credentials.token, state.secret, state.settings.issuer, state.auth_policy
+                )
             except (jwt.PyJWTError, ValueError, TypeError):
                 pass
             else:
@@ -266,7 +269,9 @@ class AuthMiddleware:
 class HandlerLatencyMiddleware:
     """Per-endpoint delays after auth: ``latency-tail``, ``-slow-endpoint``, ``-slow-write``."""
 
-    def __init__(self, app: ASGIApp, state: ServerState, routes: frozenset[tuple[str, str]]) -> None:
+    def __init__(
+        self, app: ASGIApp, state: ServerState, routes: frozenset[tuple[str, str]]
+    ) -> None:
         self.app = app
         self.state = state
         self.routes = routes
@@ -275,11 +280,11 @@ class HandlerLatencyMiddleware:
         self.slow_history = has("latency-slow-endpoint")
         self.slow_write = has("latency-slow-write")
 
-    def delay_seconds(self, method: str, path: str) -> float:
+    def delay_seconds(self, method: str, path: str, authenticated: bool) -> float:
         if (method, path) not in self.routes:
             return 0.0
         delay = 0.0
-        if self.tail and method == "GET":
+        if self.tail and method == "GET" and authenticated:
             counts = self.state.endpoint_counts
             counts[(method, path)] += 1
             if counts[(method, path)] % 7 == 0:
@@ -292,7 +297,8 @@ class HandlerLatencyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            delay = self.delay_seconds(scope["method"], scope["path"])
+            authenticated = bool(scope.get(AUTHENTICATED_KEY))
+            delay = self.delay_seconds(scope["method"], scope["path"], authenticated)
             if delay > 0:
                 await asyncio.sleep(delay)
         await self.app(scope, receive, send)

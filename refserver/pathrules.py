@@ -165,7 +165,9 @@ _FAULTY_RULES: tuple[PathRule, ...] = (
     PathRule("traversal-crash-500", _decode_unguarded, _identity),
     PathRule("traversal-exists-first", _conforming, _identity, lookup_first=True),
     PathRule(
-        "traversal-no-length-limit", _decoded_then(lambda p: allowlist(p, max_length=None)), _identity
+        "traversal-no-length-limit",
+        _decoded_then(lambda p: allowlist(p, max_length=None)),
+        _identity,
     ),
     PathRule(
         "traversal-contains-ext",
@@ -174,9 +176,7 @@ _FAULTY_RULES: tuple[PathRule, ...] = (
     ),
 )
 
-PUT_UNCHECKED = PathRule(
-    "traversal-put-unchecked", _seed_check_raw, _identity, check_exists=False
-)
+PUT_UNCHECKED = PathRule("traversal-put-unchecked", _seed_check_raw, _identity, check_exists=False)
 
 
 def rules_for(settings: Settings) -> tuple[PathRule, PathRule]:

@@ -41,13 +41,14 @@ def percent_decode_fully(raw: str) -> str:
     current = raw
     for _ in range(_MAX_DECODE_ROUNDS):
         try:
+            # Encoding the str first fails on lone surrogates (JSON allows "\ud800").
             decoded = unquote_to_bytes(current).decode("utf-8", errors="strict")
-        except UnicodeDecodeError as exc:
+        except (UnicodeDecodeError, UnicodeEncodeError) as exc:
             raise UndecodablePath(str(exc)) from exc
         if decoded == current:
             return decoded
         current = decoded
-    raise UndecodablePath("percent-encoding nested deeper than %d levels" % _MAX_DECODE_ROUNDS)
+    raise UndecodablePath(f"percent-encoding nested deeper than {_MAX_DECODE_ROUNDS} levels")
 
 
 def decode(raw: str) -> str:

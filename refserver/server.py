@@ -24,7 +24,7 @@ from starlette.types import ASGIApp
 
 logger = logging.getLogger("refserver")
 
-GRACEFUL_SHUTDOWN_SECONDS = 0.5
+GRACEFUL_SHUTDOWN_SECONDS = 1
 STARTUP_TIMEOUT_SECONDS = 10.0
 
 

@@ -12,9 +12,22 @@ from collections.abc import Iterable, Sequence
 
 from slo import budget
 from slo.model import CapacityReport, CapacityStep, Counts, Crossing, Policy, Slo
+from slo.records import Aggregate, aggregate_events
 
 StepRow = tuple[int, float | None, float | None, float, float]
 """``(stage_index, users, rate_per_s, good, total)`` as the ledger or a file gives them."""
+
+
+def rows_from_aggregates(aggregates: Iterable[Aggregate], slo: Slo) -> list[StepRow]:
+    """Sum a load run's aggregate records per stage (``-1`` when the shape set none)."""
+    steps: dict[int, list] = {}
+    for agg in aggregates:
+        index = agg.stage_index if agg.stage_index is not None else -1
+        good, total = aggregate_events(agg, slo)
+        acc = steps.setdefault(index, [agg.users, agg.rate_per_s, 0.0, 0.0])
+        acc[2] += good
+        acc[3] += total
+    return [(i, u, r, g, t) for i, (u, r, g, t) in sorted(steps.items())]
 
 
 def default_thresholds(slo: Slo, policy: Policy) -> tuple[float, ...]:
@@ -92,7 +105,9 @@ def render_markdown(reports: Sequence[CapacityReport], title: str) -> str:
             )
         lines.append("")
         if report.max_sustainable_load is None:
-            lines.append("- Highest load with burn rate <= 1: none (the first step already burns faster)")
+            lines.append(
+                "- Highest load with burn rate <= 1: none (the first step already burns faster)"
+            )
         else:
             lines.append(f"- Highest load with burn rate <= 1: {report.max_sustainable_load:g}")
         for c in report.crossings:

@@ -60,7 +60,10 @@ def assess(slo: Slo, data: SloInput, policy: Policy, now: float) -> SloStatus:
         ),
         state=state,
         burndown=budget.burndown(
-            data.series, now, slo.period_seconds, burndown_step(slo.period_seconds),
+            data.series,
+            now,
+            slo.period_seconds,
+            burndown_step(slo.period_seconds),
             slo.budget_ratio,
         )
         if data.endpoint == OVERALL
@@ -92,9 +95,7 @@ def build_report(
     statuses: list[SloStatus] = []
     for slo in slos:
         items = by_slo.get(slo.name, [])
-        overall = [i for i in items if i.endpoint == OVERALL] or [
-            SloInput(slo.name, OVERALL, {})
-        ]
+        overall = [i for i in items if i.endpoint == OVERALL] or [SloInput(slo.name, OVERALL, {})]
         statuses.append(assess(slo, overall[0], policy, now))
         if slo.per_endpoint:
             for item in sorted((i for i in items if i.endpoint != OVERALL), key=_endpoint_key):

@@ -48,7 +48,9 @@ def expose(
         "slo_events", "SLI events counted by the SLO ledger (all time)", labels=EVENT_LABELS
     )
     good = CounterMetricFamily(
-        "slo_good_events", "Good SLI events counted by the SLO ledger (all time)", labels=EVENT_LABELS
+        "slo_good_events",
+        "Good SLI events counted by the SLO ledger (all time)",
+        labels=EVENT_LABELS,
     )
     for slo, env, source, method, endpoint, g, t in counters:
         if env != environment:

@@ -30,7 +30,9 @@ def write_atomic(path: Path, data: bytes | str) -> None:
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
-        raise SloError(str(path), "(write)", f"expected a writable output file ({exc.strerror or exc})") from None
+        raise SloError(
+            str(path), "(write)", f"expected a writable output file ({exc.strerror or exc})"
+        ) from None
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):

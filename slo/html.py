@@ -26,7 +26,8 @@ REPORT_TEMPLATE = """<!DOCTYPE html>
 </style>
 </head>
 <body>
-<h1>SLO report: {{ report.environment }} <span class="state {{ state }}">{{ state|upper }}</span></h1>
+<h1>SLO report: {{ report.environment }}
+<span class="state {{ state }}">{{ state|upper }}</span></h1>
 <p class="meta">Generated {{ report.generated_at|human_time }} from {{ report.source }};
 spec <code>{{ report.spec_origin }}</code>.</p>
 <ul>
@@ -50,17 +51,21 @@ spec <code>{{ report.spec_origin }}</code>.</p>
 
 <h2>Burn rates</h2>
 <table>
-<tr><th>SLO</th>{% for w in windows %}<th>{{ w|duration }}</th>{% endfor %}<th>whole window</th></tr>
-{% for s in overall %}<tr><td>{{ s.slo.name }}</td>{% for w, r in s.burn_rates %}<td>{{ r|rate }}</td>{% endfor %}
+<tr><th>SLO</th>{% for w in windows %}<th>{{ w|duration }}</th>{% endfor %}
+<th>whole window</th></tr>
+{% for s in overall %}<tr><td>{{ s.slo.name }}</td>
+{% for w, r in s.burn_rates %}<td>{{ r|rate }}</td>{% endfor %}
 <td>{{ s.period_burn_rate|rate }}</td></tr>
 {% endfor %}</table>
-{% if images["burn-rates"] %}<img alt="Burn rate per window" src="data:image/png;base64,{{ images["burn-rates"] }}">{% endif %}
+{% if images["burn-rates"] %}<img alt="Burn rate per window"
+ src="data:image/png;base64,{{ images["burn-rates"] }}">{% endif %}
 
 <h2>Multi-window alerts</h2>
 <table>
 <tr><th>SLO</th><th>severity</th><th>long / short</th><th>threshold</th><th>long burn</th>
 <th>short burn</th><th>status</th></tr>
-{% for s in overall %}{% for a in s.alerts %}<tr><td>{{ s.slo.name }}</td><td class="l">{{ a.severity }}</td>
+{% for s in overall %}{% for a in s.alerts %}<tr><td>{{ s.slo.name }}</td>
+<td class="l">{{ a.severity }}</td>
 <td>{{ a.long_window_seconds|duration }} / {{ a.short_window_seconds|duration }}</td>
 <td>{{ "%.4g"|format(a.threshold) }}x</td><td>{{ a.long_burn_rate|rate }}</td>
 <td>{{ a.short_burn_rate|rate }}</td>
@@ -75,7 +80,8 @@ spec <code>{{ report.spec_origin }}</code>.</p>
 {% for e in endpoints[s.slo.name] %}{% set by = dict(e.burn_rates) %}
 <tr><td><code>{{ e.endpoint }}</code></td><td>{{ sli_text(e) }}</td>
 <td>{{ "{:,.0f}".format(e.counts.total) }}</td><td>{{ budget_text(e) }}</td>
-<td>{{ by.get(3600)|rate }}</td><td>{{ by.get(86400)|rate }}</td><td>{{ e.period_burn_rate|rate }}</td>
+<td>{{ by.get(3600)|rate }}</td><td>{{ by.get(86400)|rate }}</td>
+<td>{{ e.period_burn_rate|rate }}</td>
 <td class="l"><span class="state {{ e.state.value }}">{{ e.state.value }}</span></td></tr>
 {% endfor %}</table>
 {% endif %}{% endfor %}

@@ -127,7 +127,8 @@ def to_markdown(report: Report) -> str:
     lines += [f"- **{s.slo.name}**: {headline(s)}" for s in overall]
     lines += [
         "",
-        "| SLO | objective | SLI (95% interval) | events | budget left | exhaustion at 1h burn | state |",
+        "| SLO | objective | SLI (95% interval) | events | budget left "
+        "| exhaustion at 1h burn | state |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for s in overall:
@@ -161,14 +162,17 @@ def to_markdown(report: Report) -> str:
                 f"{rate(a.long_burn_rate)} | {rate(a.short_burn_rate)} | {alert_status(a)} |"
             )
     for s in overall:
-        endpoints = [e for e in report.statuses if e.slo.name == s.slo.name and e.endpoint != OVERALL]
+        endpoints = [
+            e for e in report.statuses if e.slo.name == s.slo.name and e.endpoint != OVERALL
+        ]
         if not endpoints:
             continue
         lines += [
             "",
             f"<details><summary>{s.slo.name} per endpoint ({len(endpoints)})</summary>",
             "",
-            "| endpoint | SLI (95% interval) | events | budget left | burn 1h | burn 1d | whole window | state |",
+            "| endpoint | SLI (95% interval) | events | budget left | burn 1h | burn 1d "
+            "| whole window | state |",
             "|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for e in endpoints:
@@ -188,7 +192,9 @@ def to_markdown(report: Report) -> str:
             "| probe | family | endpoint | last | passed / failed / error / skipped | reason |",
             "|---|---|---|---|---:|---|",
         ]
-        for p in sorted(report.probes, key=lambda p: (p.last_outcome == "passed", p.family, p.probe)):
+        for p in sorted(
+            report.probes, key=lambda p: (p.last_outcome == "passed", p.family, p.probe)
+        ):
             where = f"{p.method or ''} {p.endpoint or ''}".strip() or "–"
             reason = (p.reason or "").replace("|", "\\|")[:120]
             lines.append(
@@ -308,9 +314,7 @@ def to_json(report: Report) -> str:
 
 
 _ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-_ENV.filters.update(
-    pct=pct, rate=rate, span=span, duration=format_duration, human_time=human_time
-)
+_ENV.filters.update(pct=pct, rate=rate, span=span, duration=format_duration, human_time=human_time)
 
 
 def to_html(report: Report, charts: Mapping[str, bytes]) -> str:
@@ -318,7 +322,9 @@ def to_html(report: Report, charts: Mapping[str, bytes]) -> str:
     images = {name: base64.b64encode(data).decode("ascii") for name, data in charts.items()}
     overall = report.overall
     endpoints = {
-        s.slo.name: [e for e in report.statuses if e.slo.name == s.slo.name and e.endpoint != OVERALL]
+        s.slo.name: [
+            e for e in report.statuses if e.slo.name == s.slo.name and e.endpoint != OVERALL
+        ]
         for s in overall
     }
     return _ENV.from_string(REPORT_TEMPLATE).render(

@@ -29,6 +29,7 @@ from slo.promql import selector
 
 TOTAL = "slo_events_total"
 GOOD = "slo_good_events_total"
+ENDPOINT_LABELS = "environment, method, endpoint"
 
 
 def error_ratio_expr(slo: Slo, window: int, by: str = "environment") -> str:
@@ -51,7 +52,11 @@ def slo_group(slo: Slo, policy: Policy) -> dict[str, Any]:
     rules: list[dict[str, Any]] = []
     for window in needed_windows(policy, slo.period_seconds):
         rules.append(
-            {"record": record_name("sli_error", window), "expr": error_ratio_expr(slo, window), "labels": labels}
+            {
+                "record": record_name("sli_error", window),
+                "expr": error_ratio_expr(slo, window),
+                "labels": labels,
+            }
         )
         rules.append(
             {
@@ -64,7 +69,7 @@ def slo_group(slo: Slo, policy: Policy) -> dict[str, Any]:
             rules.append(
                 {
                     "record": record_name("endpoint_burn_rate", window),
-                    "expr": f"({error_ratio_expr(slo, window, 'environment, method, endpoint')}) / {budget}",
+                    "expr": f"({error_ratio_expr(slo, window, ENDPOINT_LABELS)}) / {budget}",
                     "labels": labels,
                 }
             )
@@ -109,13 +114,14 @@ def slo_group(slo: Slo, policy: Policy) -> dict[str, Any]:
                 },
             }
         )
+    period = format_duration(slo.period_seconds)
     rules.append(
         {
             "alert": "SloErrorBudgetExhausted",
             "expr": (
                 f'slo:error_budget_remaining:ratio{{slo="{slo.name}"}} <= 0\n'
                 f"and on (environment) sum by (environment) "
-                f"(increase({TOTAL}{{{sel}}}[{format_duration(slo.period_seconds)}])) >= {slo.min_events}"
+                f"(increase({TOTAL}{{{sel}}}[{period}])) >= {slo.min_events}"
             ),
             "labels": {"severity": "ticket", "slo": slo.name},
             "annotations": {

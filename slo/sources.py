@@ -14,7 +14,7 @@ import httpx
 
 from slo import budget
 from slo.errors import SloError
-from slo.model import OVERALL, Budgeting, Counts, ProbeRow, Slo, SloInput, Spec
+from slo.model import BUCKET_SECONDS, OVERALL, Budgeting, Counts, ProbeRow, Slo, SloInput, Spec
 from slo.policy import needed_windows
 from slo.promql import escape, selector
 from slo.records import BadRecord, Record, parse_record
@@ -43,7 +43,9 @@ def read_results(path: Path, result: IngestResult) -> Iterator[Record]:
             try:
                 raw = handle.readline()
             except OSError as exc:
-                raise SloError(str(path), f"line {lineno + 1}", f"expected a readable file ({exc.strerror})") from None
+                raise SloError(
+                    str(path), f"line {lineno + 1}", f"expected a readable file ({exc.strerror})"
+                ) from None
             if not raw:
                 break
             lineno += 1
@@ -85,36 +87,58 @@ def ingest_files(
 
 
 def ledger_inputs(ledger: Ledger, spec: Spec, environment: str, now: float) -> list[SloInput]:
-    """Window counts per SLO and endpoint from the ledger (overall = sum of endpoints)."""
+    """Window counts per SLO and endpoint from the ledger (overall = sum of endpoints).
+
+    Windows end at the bucket boundary after ``now``: buckets are whole minutes, so a 5m
+    window is the five minutes up to and including the current one.
+    """
+    end = math.ceil(now / BUCKET_SECONDS) * BUCKET_SECONDS
     inputs: list[SloInput] = []
     for slo in spec.slos:
         if not slo.applies_to(environment):
             continue
         windows = needed_windows(spec.policy, slo.period_seconds)
         sources = [s for s in slo.sources if slo.counts_source(environment, s)]
-        per_endpoint = ledger.slo_rows(
-            slo.name, environment, sources, now - slo.period_seconds, now
-        )
-        if len(sources) > 1:
-            per_endpoint = {k: budget.merge_rows([v]) for k, v in per_endpoint.items()}
-        overall = budget.merge_rows(per_endpoint.values())
-        groups = [(OVERALL, overall)]
+        since = end - slo.period_seconds
+        if slo.budgeting is Budgeting.TIMESLICES:
+            inputs.extend(_timeslice_inputs(ledger, slo, environment, sources, end, windows))
+            continue
+        per_endpoint = ledger.window_sums(slo.name, environment, sources, end, windows)
+        overall = {w: Counts() for w in windows}
+        for counts in per_endpoint.values():
+            overall = {w: overall[w] + counts[w] for w in windows}
+        series = ledger.series(slo.name, environment, sources, since, end)
+        inputs.append(SloInput(slo.name, OVERALL, overall, tuple(series)))
         if slo.per_endpoint:
-            groups.extend(sorted(per_endpoint.items()))
-        for endpoint, rows in groups:
-            if slo.budgeting is Budgeting.TIMESLICES:
-                rows = budget.to_timeslices(
-                    rows, slo.timeslice_seconds or 60, slo.timeslice_target_ratio or 1.0
-                )
-            inputs.append(
-                SloInput(
-                    slo.name,
-                    endpoint,
-                    budget.window_counts(rows, now, windows),
-                    tuple(rows) if endpoint == OVERALL else (),
-                )
-            )
+            inputs.extend(SloInput(slo.name, k, v) for k, v in sorted(per_endpoint.items()))
     return inputs
+
+
+def _timeslice_inputs(
+    ledger: Ledger, slo: Slo, environment: str, sources: Sequence[str], end: int, windows
+) -> list[SloInput]:
+    """Slices are judged on the events of their own slice: overall slices are judged on
+    all endpoints together, not as a count of endpoint slices."""
+    size = slo.timeslice_seconds or BUCKET_SECONDS
+    target = slo.timeslice_target_ratio or 1.0
+    per_endpoint = ledger.slo_rows(
+        slo.name, environment, sources, end - slo.period_seconds, end, step=size
+    )
+    groups = [(OVERALL, budget.merge_rows(per_endpoint.values()))]
+    if slo.per_endpoint:
+        groups.extend(sorted(per_endpoint.items()))
+    out = []
+    for endpoint, rows in groups:
+        slices = budget.to_timeslices(rows, size, target)
+        out.append(
+            SloInput(
+                slo.name,
+                endpoint,
+                budget.window_counts(slices, end, windows),
+                tuple(slices) if endpoint == OVERALL else (),
+            )
+        )
+    return out
 
 
 def pick_environment(ledger: Ledger, requested: str | None) -> str:
@@ -125,7 +149,9 @@ def pick_environment(ledger: Ledger, requested: str | None) -> str:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise SloError(str(ledger.path), "(ledger)", "expected ingested results, the ledger is empty")
+        raise SloError(
+            str(ledger.path), "(ledger)", "expected ingested results, the ledger is empty"
+        )
     raise SloError(
         str(ledger.path),
         "--environment",
@@ -153,16 +179,22 @@ class PrometheusSource:
         try:
             response = self.client.get(self.url + path, params=params)
         except httpx.HTTPError as exc:
-            raise SloError(self.url, "(prometheus)", f"expected a reachable Prometheus ({exc})") from None
+            raise SloError(
+                self.url, "(prometheus)", f"expected a reachable Prometheus ({exc})"
+            ) from None
         try:
             body = response.json()
         except ValueError:
             raise SloError(
-                self.url, "(prometheus)", f"expected a Prometheus API answer, got HTTP {response.status_code}"
+                self.url,
+                "(prometheus)",
+                f"expected a Prometheus API answer, got HTTP {response.status_code}",
             ) from None
         if not isinstance(body, dict) or body.get("status") != "success":
             message = body.get("error") if isinstance(body, dict) else None
-            raise SloError(self.url, params.get("query", path), f"expected a successful query ({message})")
+            raise SloError(
+                self.url, params.get("query", path), f"expected a successful query ({message})"
+            )
         data = body.get("data") or {}
         return list(data.get("result") or [])
 
@@ -196,9 +228,11 @@ class PrometheusSource:
                 continue
             if slo.budgeting is Budgeting.TIMESLICES:
                 raise SloError(
-                    spec.origin, f"slo {slo.name}", "expected Occurrences budgeting with --source prometheus"
+                    spec.origin,
+                    f"slo {slo.name}",
+                    "expected Occurrences budgeting with --source prometheus",
                 )
-            selector = selector(slo, environment)
+            matchers = selector(slo, environment)
             per_endpoint: dict[str, dict[int, Counts]] = {}
             overall: dict[int, Counts] = {}
             for window in needed_windows(spec.policy, slo.period_seconds):
@@ -206,7 +240,7 @@ class PrometheusSource:
                 totals = {}
                 for metric in ("slo_good_events_total", "slo_events_total"):
                     totals[metric] = self.query(
-                        f"sum by (method, endpoint) (increase({metric}{{{selector}}}[{rng}]))", now
+                        f"sum by (method, endpoint) (increase({metric}{{{matchers}}}[{rng}]))", now
                     )
                 good = {_endpoint(m): v for m, v in totals["slo_good_events_total"]}
                 for labels, total in totals["slo_events_total"]:
@@ -218,7 +252,7 @@ class PrometheusSource:
             series: dict[float, list[float]] = {}
             for index, metric in enumerate(("slo_good_events_total", "slo_events_total")):
                 for _, points in self.query_range(
-                    f"sum(increase({metric}{{{selector}}}[{format_duration(step)}]))",
+                    f"sum(increase({metric}{{{matchers}}}[{format_duration(step)}]))",
                     now - slo.period_seconds + step,
                     now,
                     step,
@@ -240,9 +274,17 @@ class PrometheusSource:
             outcome = "passed" if value >= 1 else "failed"
             rows.append(
                 ProbeRow(
-                    labels.get("probe", "?"), labels.get("family", ""), labels.get("endpoint") or None,
-                    labels.get("method") or None, outcome, now, None, int(value >= 1),
-                    int(value < 1), 0, 0,
+                    labels.get("probe", "?"),
+                    labels.get("family", ""),
+                    labels.get("endpoint") or None,
+                    labels.get("method") or None,
+                    outcome,
+                    now,
+                    None,
+                    int(value >= 1),
+                    int(value < 1),
+                    0,
+                    0,
                 )
             )
         return sorted(rows, key=lambda r: (r.family, r.probe))
@@ -268,13 +310,16 @@ def push(
     client = client or httpx.Client(timeout=15.0)
     done = []
     for environment, body in sorted(bodies.items()):
-        url = f"{gateway.rstrip('/')}/metrics/job/{quote(job, safe='')}/environment/{quote(environment, safe='')}"
+        group = f"job/{quote(job, safe='')}/environment/{quote(environment, safe='')}"
+        url = f"{gateway.rstrip('/')}/metrics/{group}"
         try:
             response = client.put(
                 url, content=body, headers={"Content-Type": "text/plain; version=0.0.4"}
             )
         except httpx.HTTPError as exc:
-            raise SloError(gateway, "(pushgateway)", f"expected a reachable Pushgateway ({exc})") from None
+            raise SloError(
+                gateway, "(pushgateway)", f"expected a reachable Pushgateway ({exc})"
+            ) from None
         if response.status_code >= 300:
             raise SloError(
                 gateway,

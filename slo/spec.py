@@ -23,9 +23,8 @@ kinds (Service, AlertPolicy...) are accepted and ignored.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from collections.abc import Mapping, Sequence
-from importlib import resources
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,7 @@ EVENTS = ("requests", "answered", "not_server_error", "within_threshold")
 
 def default_spec_path() -> Path:
     """The packaged SpaceTime SLOs (contract.md): availability 99.9%, latency 200 ms 95%."""
-    return Path(str(resources.files("slo") / "specs" / "spacetime.yaml"))
+    return Path(__file__).resolve().parent / "specs" / "spacetime.yaml"
 
 
 class _Reader:
@@ -149,7 +148,9 @@ class _Reader:
         for i, item in enumerate(items):
             text = self.string(item, f"{where}[{i}]")
             if choices is not None and text not in choices:
-                raise self.fail(f"{where}[{i}]", f"expected one of {', '.join(choices)}, got {text!r}")
+                raise self.fail(
+                    f"{where}[{i}]", f"expected one of {', '.join(choices)}, got {text!r}"
+                )
             out.append(text)
         return tuple(out)
 
@@ -250,7 +251,8 @@ def gate_from_dict(data: Mapping[str, Any] | None, origin: str, where: str = "ga
     on_no_data = data.get("on_no_data", gate.on_no_data)
     if on_no_data not in NO_DATA_ACTIONS:
         raise r.fail(
-            f"{where}.on_no_data", f"expected one of {', '.join(NO_DATA_ACTIONS)}, got {on_no_data!r}"
+            f"{where}.on_no_data",
+            f"expected one of {', '.join(NO_DATA_ACTIONS)}, got {on_no_data!r}",
         )
     return GatePolicy(
         freeze_severities=r.string_list(
@@ -335,11 +337,17 @@ def _native_slo(r: _Reader, item: Any, where: str, defaults: Mapping[str, Any]) 
         raise r.fail(f"{where}.threshold_ms", "expected only on a latency SLO")
     budgeting_text = merged.get("budgeting", Budgeting.OCCURRENCES.value)
     if budgeting_text not in (b.value for b in Budgeting):
-        raise r.fail(f"{where}.budgeting", f"expected Occurrences or Timeslices, got {budgeting_text!r}")
+        raise r.fail(
+            f"{where}.budgeting", f"expected Occurrences or Timeslices, got {budgeting_text!r}"
+        )
     slice_s = slice_target = None
     if budgeting_text == Budgeting.TIMESLICES.value:
-        slice_s = r.duration(r.required(merged, "timeslice_window", where), f"{where}.timeslice_window")
-        slice_target = r.ratio(r.required(merged, "timeslice_target", where), f"{where}.timeslice_target")
+        slice_s = r.duration(
+            r.required(merged, "timeslice_window", where), f"{where}.timeslice_window"
+        )
+        slice_target = r.ratio(
+            r.required(merged, "timeslice_target", where), f"{where}.timeslice_target"
+        )
     return _checked_slo(
         r,
         where,
@@ -421,11 +429,14 @@ def _metric_event(r: _Reader, part: Any, where: str) -> tuple[str, float | None]
     kind = source.get("type")
     if kind != "spacetime-probes":
         raise r.fail(f"{where}.metricSource.type", f"expected spacetime-probes, got {kind!r}")
-    spec = r.mapping(r.required(source, "spec", f"{where}.metricSource"), f"{where}.metricSource.spec")
+    spec = r.mapping(
+        r.required(source, "spec", f"{where}.metricSource"), f"{where}.metricSource.spec"
+    )
     event = spec.get("events")
     if event not in EVENTS:
         raise r.fail(
-            f"{where}.metricSource.spec.events", f"expected one of {', '.join(EVENTS)}, got {event!r}"
+            f"{where}.metricSource.spec.events",
+            f"expected one of {', '.join(EVENTS)}, got {event!r}",
         )
     threshold = None
     if event == "within_threshold":
@@ -437,13 +448,14 @@ def _metric_event(r: _Reader, part: Any, where: str) -> tuple[str, float | None]
     return event, threshold
 
 
-def _openslo_indicator(
-    r: _Reader, indicator: Any, where: str
-) -> tuple[SliKind, float | None]:
+def _openslo_indicator(r: _Reader, indicator: Any, where: str) -> tuple[SliKind, float | None]:
     indicator = r.mapping(indicator, where)
     spec = r.mapping(r.required(indicator, "spec", where), f"{where}.spec")
     if "thresholdMetric" in spec:
-        raise r.fail(f"{where}.spec.thresholdMetric", "expected a ratioMetric (threshold SLIs are not supported)")
+        raise r.fail(
+            f"{where}.spec.thresholdMetric",
+            "expected a ratioMetric (threshold SLIs are not supported)",
+        )
     ratio = r.mapping(r.required(spec, "ratioMetric", f"{where}.spec"), f"{where}.spec.ratioMetric")
     at = f"{where}.spec.ratioMetric"
     if "bad" in ratio:
@@ -474,22 +486,28 @@ def _openslo_slos(
     else:
         ref = r.string(r.required(spec, "indicatorRef", at), f"{at}.indicatorRef")
         if ref not in indicators:
-            raise r.fail(f"{at}.indicatorRef", f"expected the name of a kind: SLI document, got {ref!r}")
+            raise r.fail(
+                f"{at}.indicatorRef", f"expected the name of a kind: SLI document, got {ref!r}"
+            )
         sli, threshold = indicators[ref]
     windows = r.required(spec, "timeWindow", at)
     if not isinstance(windows, list) or len(windows) != 1:
         raise r.fail(f"{at}.timeWindow", "expected a list of exactly one window")
     window = r.mapping(windows[0], f"{at}.timeWindow[0]")
     if not r.boolean(window.get("isRolling", False), f"{at}.timeWindow[0].isRolling"):
-        raise r.fail(f"{at}.timeWindow[0].isRolling", "expected true (calendar windows are not supported)")
-    period = r.duration(r.required(window, "duration", f"{at}.timeWindow[0]"), f"{at}.timeWindow[0].duration")
+        raise r.fail(
+            f"{at}.timeWindow[0].isRolling", "expected true (calendar windows are not supported)"
+        )
+    period = r.duration(
+        r.required(window, "duration", f"{at}.timeWindow[0]"), f"{at}.timeWindow[0].duration"
+    )
     method = r.required(spec, "budgetingMethod", at)
     if method not in (b.value for b in Budgeting):
         raise r.fail(f"{at}.budgetingMethod", f"expected Occurrences or Timeslices, got {method!r}")
     objectives = r.required(spec, "objectives", at)
     if not isinstance(objectives, list) or not objectives:
         raise r.fail(f"{at}.objectives", "expected a non-empty list of objectives")
-    ann = {k[len(ANNOTATION):]: v for k, v in notes.items() if str(k).startswith(ANNOTATION)}
+    ann = {k[len(ANNOTATION) :]: v for k, v in notes.items() if str(k).startswith(ANNOTATION)}
     ann_at = f"{where}.metadata.annotations.{ANNOTATION}"
     slos = []
     for i, objective in enumerate(objectives):
@@ -503,7 +521,9 @@ def _openslo_slos(
             raise r.fail(f"{o_at}.target", "required field is missing")
         slice_s = slice_target = None
         if method == Budgeting.TIMESLICES.value:
-            slice_s = r.duration(r.required(objective, "timeSliceWindow", o_at), f"{o_at}.timeSliceWindow")
+            slice_s = r.duration(
+                r.required(objective, "timeSliceWindow", o_at), f"{o_at}.timeSliceWindow"
+            )
             slice_target = r.ratio(
                 r.required(objective, "timeSliceTarget", o_at), f"{o_at}.timeSliceTarget"
             )
@@ -531,7 +551,9 @@ def _openslo_slos(
     return slos
 
 
-def from_documents(docs: Sequence[Any], origin: str = "<spec>", policy: Policy | None = None) -> Spec:
+def from_documents(
+    docs: Sequence[Any], origin: str = "<spec>", policy: Policy | None = None
+) -> Spec:
     """Validate an OpenSLO v1 document stream (``kind: SLO`` and ``kind: SLI``)."""
     r = _Reader(origin)
     indicators: dict[str, Any] = {}
@@ -539,11 +561,17 @@ def from_documents(docs: Sequence[Any], origin: str = "<spec>", policy: Policy |
         doc = r.mapping(doc, f"documents[{i}]")
         if doc.get("apiVersion") != OPENSLO_API:
             raise r.fail(
-                f"documents[{i}].apiVersion", f"expected {OPENSLO_API}, got {doc.get('apiVersion')!r}"
+                f"documents[{i}].apiVersion",
+                f"expected {OPENSLO_API}, got {doc.get('apiVersion')!r}",
             )
         if doc.get("kind") == "SLI":
-            meta = r.mapping(r.required(doc, "metadata", f"documents[{i}]"), f"documents[{i}].metadata")
-            ref = r.name(r.required(meta, "name", f"documents[{i}].metadata"), f"documents[{i}].metadata.name")
+            meta = r.mapping(
+                r.required(doc, "metadata", f"documents[{i}]"), f"documents[{i}].metadata"
+            )
+            ref = r.name(
+                r.required(meta, "name", f"documents[{i}].metadata"),
+                f"documents[{i}].metadata.name",
+            )
             indicators[ref] = _openslo_indicator(r, doc, f"documents[{i}]")
     slos: list[Slo] = []
     for i, doc in enumerate(docs):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,10 +19,17 @@ def probes_runner(tmp_path: Path) -> Callable[..., ProbeRun]:
     return run
 
 
+_SESSION_STARTED = time.time()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the fault matrix gathered by tests/test_fault_matrix.py (from any xdist worker)."""
+    """Print the fault matrix rows this session wrote (from any xdist worker)."""
     rows_dir = SELF_TEST_REPORTS / "fault-matrix"
-    rows = sorted(rows_dir.glob("*.json")) if rows_dir.exists() else []
+    rows = [
+        path
+        for path in (sorted(rows_dir.glob("*.json")) if rows_dir.exists() else [])
+        if path.stat().st_mtime >= _SESSION_STARTED
+    ]
     if not rows:
         return
     table = render_fault_table([json.loads(p.read_text()) for p in rows])

@@ -27,7 +27,10 @@ SECRET = b"s" * 64
 OTHER = b"o" * 64
 
 
-def _verify(token: str, policy: AuthPolicy = AuthPolicy()) -> dict[str, object]:
+CONFORMING = AuthPolicy()
+
+
+def _verify(token: str, policy: AuthPolicy = CONFORMING) -> dict[str, object]:
     return verify_token(token, SECRET, "spacetime", policy)
 
 

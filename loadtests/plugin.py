@@ -1,0 +1,565 @@
+"""Locust wiring: the `--st-*` options, the per-process state, exact latency recording,
+worker-to-master merging, the results file and the headless verdict.
+
+Event flow (each process runs the same hooks, and picks its role):
+
+- master or local, `init`: read profile, token, stage table; refuse production
+  without `--st-allow-production`; check the target accepts connections. Any
+  problem is one `loadtests: ...` line on stderr and exit status 2.
+- worker, `test_start`: build the same state from the options the master sent.
+- `request` (local, worker): record the exact latency into the `LatencyBook`.
+- `report_to_master` / `worker_report`: ship drained tallies (HDR `encode()`),
+  add them on the master (`decode_and_add`).
+- master or local: a greenlet closes buckets once no worker can still report
+  into them and appends `aggregate` records; `quitting` closes the rest,
+  judges the thresholds, prints the figures and sets the exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import gevent
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadtests import state
+from loadtests.latency import LatencyBook, Tally, merge_encoded, percentile_ms
+from loadtests.openmodel import dispatcher_count
+from loadtests.profile import ProfileError, TargetProfile
+from loadtests.profile import from_path as load_profile
+from loadtests.results import ResultsWriter, RunInfo, suite_commit
+from loadtests.settings import Settings, SettingsError, refuse_production, token_path
+from loadtests.settings import build as build_settings
+from loadtests.stages import SHAPE_NAMES, StageError, load_tables, select
+from loadtests.state import ProcessState, Token
+from loadtests.thresholds import EndpointSummary, judge, percentile_label, reason
+from loadtests.traffic import Outcome, classify
+
+PREFIX = "loadtests: "
+FLUSH_EVERY_S = 1.0
+# A bucket is written this long after it ends: workers report every 3 s, and a
+# request is filed under the bucket it started in, so slow answers land late.
+FLUSH_LAG_S = 10.0
+ANY_SUCCESS = frozenset(range(200, 300))
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SetupError(Exception):
+    """A run that must not start; the message is the one line the user sees."""
+
+
+def say(line: str) -> None:
+    print(PREFIX + line, file=sys.stderr, flush=True)
+
+
+# -- options ---------------------------------------------------------------------
+
+
+@events.init_command_line_parser.add_listener
+def add_options(parser: Any, **_kwargs: Any) -> None:
+    # Locust's own parser (not a group) understands include_in_web_ui.
+    group = parser
+    group.add_argument("--st-profile", help="target profile YAML (target, environment, SLA...)")
+    group.add_argument(
+        "--st-environment",
+        choices=("local", "staging", "production"),
+        help="environment when no profile names it",
+    )
+    group.add_argument("--st-shape", help=f"stage table to run: {', '.join(SHAPE_NAMES)}")
+    group.add_argument("--st-stages", help="YAML file of stage tables (default: built-in)")
+    group.add_argument("--st-time-scale", type=float, help="multiply every stage duration")
+    group.add_argument(
+        "--st-open-rate",
+        type=float,
+        help="open model: constant arrival rate, requests/s over all processes",
+    )
+    group.add_argument(
+        "--st-open-connections",
+        type=int,
+        default=50,
+        help="open model: connections (requests in flight) over all processes",
+    )
+    group.add_argument(
+        "--st-open-users",
+        type=int,
+        help="open model: dispatchers sharing the rate (default one per process)",
+    )
+    group.add_argument(
+        "--st-open-late-ms",
+        type=float,
+        default=10.0,
+        help="open model: a request leaving later than this after its due time is late",
+    )
+    group.add_argument(
+        "--st-open-drop-s",
+        type=float,
+        default=10.0,
+        help="open model: a request that cannot leave within this is dropped",
+    )
+    group.add_argument("--st-sla-ms", type=float, help="latency threshold (default: profile, 200)")
+    group.add_argument("--st-sla-percentile", type=float, help="percentile judged (default 95)")
+    group.add_argument("--st-max-error-ratio", type=float, help="default 0.01")
+    group.add_argument("--st-max-429-ratio", type=float, help="default 0.05")
+    group.add_argument("--st-max-dropped-ratio", type=float, help="open model, default 0.01")
+    group.add_argument("--st-results", help="results JSONL (default reports/load-results.jsonl)")
+    group.add_argument("--st-summary", help="also write a JSON summary of the run here")
+    group.add_argument("--st-bucket-s", type=float, help="aggregate bucket width (default 10 s)")
+    group.add_argument(
+        "--st-token-file",
+        help="file holding the JWT (default: profile, jwt_token.txt)",
+        include_in_web_ui=False,
+    )
+    group.add_argument("--st-manager-url", help="process manager base URL (default: profile)")
+    group.add_argument(
+        "--st-think-scale",
+        type=float,
+        help="multiply every pause between requests (0: back to back)",
+    )
+    group.add_argument(
+        "--st-read-only",
+        action="store_true",
+        default=False,
+        help="operators never POST (no scene loads or reloads)",
+    )
+    group.add_argument(
+        "--st-allow-production",
+        action="store_true",
+        default=False,
+        help="allow a target whose profile says production",
+        include_in_web_ui=False,
+    )
+
+
+# -- setup (pure-ish: reads files, may touch the network once) -----------------------
+
+
+def _settings(options: Any) -> Settings:
+    profile: TargetProfile | None = None
+    try:
+        if getattr(options, "st_profile", None):
+            profile = load_profile(options.st_profile)
+        return build_settings(vars(options), profile)
+    except (ProfileError, SettingsError) as exc:
+        raise SetupError(str(exc)) from None
+
+
+def _token(settings: Settings) -> Token:
+    path = token_path(settings, cwd=Path.cwd())
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not readable"
+        raise SetupError(
+            f"token file {path}: {why} (give --st-token-file or token_file in the profile)"
+        ) from None
+    if not value or any(c.isspace() for c in value):
+        raise SetupError(f"token file {path}: expected one JWT on one line")
+    return Token(value)
+
+
+def _reachable(url: str, timeout_s: float = 3.0) -> None:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise SetupError(f"target {url} is unreachable: {exc.strerror or exc}") from None
+
+
+def _state(environment: Environment, settings: Settings, token: Token) -> ProcessState:
+    table = None
+    if settings.shape is not None:
+        try:
+            table = select(load_tables(settings.stages_path), settings.shape)
+            table = table.scaled(settings.time_scale)
+        except StageError as exc:
+            raise SetupError(str(exc)) from None
+    runner = environment.runner
+    distributed = isinstance(runner, MasterRunner | WorkerRunner)
+    workers = int(getattr(environment.parsed_options, "expect_workers", None) or 1)
+    model = settings.open_model
+    return ProcessState(
+        settings=settings,
+        token=token,
+        book=LatencyBook(settings.policy.sla_ms, settings.bucket_s),
+        dispatchers=dispatcher_count(model.dispatchers if model else None, workers, distributed),
+        table=table,
+    )
+
+
+# -- per-process lifecycle -----------------------------------------------------------
+
+
+class Coordinator:
+    """The master's (or local process's) results side: flushing, final verdict."""
+
+    def __init__(self, environment: Environment, st: ProcessState) -> None:
+        self.environment = environment
+        self.st = st
+        self.writer: ResultsWriter | None = None
+        self.flusher: gevent.Greenlet | None = None
+
+    def start(self) -> None:
+        if self.writer is not None:
+            return  # a second test from the web UI continues the same run
+        settings = self.st.settings
+        info = RunInfo(
+            run_id=uuid.uuid4().hex,
+            target=settings.target or (self.environment.host or ""),
+            environment=settings.environment,
+            profile=settings.profile_name,
+            commit=suite_commit(REPO_ROOT),
+        )
+        try:
+            self.writer = ResultsWriter(settings.results_path, info)
+        except OSError as exc:
+            say(f"cannot write results to {settings.results_path}: {exc.strerror or exc}")
+            return
+        self.writer.start(time.time())
+        self.flusher = gevent.spawn(self._flush_forever)
+
+    def _flush_forever(self) -> None:
+        while True:
+            gevent.sleep(FLUSH_EVERY_S)
+            self._write(self.st.book.close_due(time.time(), FLUSH_LAG_S))
+
+    def _write(self, closed: Sequence[Any]) -> None:
+        if self.writer is None:
+            return
+        log = self.st.stage_log
+        for bucket in closed:
+            stage = log.for_bucket(bucket.start_s, bucket.bucket_s)
+            self.writer.aggregate(bucket, stage, self.st.settings.policy.sla_ms)
+
+    def finish(self) -> None:
+        if self.writer is None:
+            return  # never started (web UI closed before a test)
+        if self.flusher is not None:
+            self.flusher.kill(block=False)
+        book = self.st.book
+        self._write(book.close_all())
+        policy = self.st.settings.policy
+        summaries = [_summary(key, tally, policy.percentile) for key, tally in book.endpoints()]
+        counts = book.open_counts
+        model = self.st.settings.open_model
+        breaches = judge(
+            summaries,
+            policy,
+            intended=counts.intended if model else 0,
+            dropped=counts.dropped if model else 0,
+        )
+        failure = reason(breaches)
+        runner = self.environment.runner
+        code = 1 if failure else 0
+        if not failure and runner is not None and runner.exceptions:
+            code = int(getattr(self.environment.parsed_options, "exit_code_on_error", 1))
+        code = max(code, self.environment.process_exit_code or 0)
+        self.environment.process_exit_code = code
+
+        for line in _table(book, policy.percentile):
+            say(line)
+        open_line = _open_line(book) if model else None
+        if open_line:
+            say(open_line)
+        if book.late_folded:
+            say(
+                f"{book.late_folded} requests answered after their bucket was written "
+                "were counted in the next bucket"
+            )
+        if failure:
+            print(failure, file=sys.stderr, flush=True)
+        else:
+            say(
+                f"thresholds passed: {percentile_label(policy.percentile)} <= "
+                f"{policy.sla_ms:g} ms on every endpoint, error ratio <= "
+                f"{policy.max_error_ratio:g}, 429 ratio <= {policy.max_rate_limited_ratio:g}"
+            )
+        requests = sum(s.total for s in summaries)
+        self.writer.end(time.time(), code, requests)
+        self.writer.close()
+        say(f"results: {self.st.settings.results_path} (run {self.writer.info.run_id})")
+        if self.st.settings.summary_path is not None:
+            _write_summary(self.st.settings.summary_path, self, summaries, failure, code)
+        if self.st.table is not None:
+            _print_capacity(self.st.settings.results_path, self.writer.info.run_id, policy)
+
+
+def _summary(key: tuple[str, str], tally: Tally, percentile: float) -> EndpointSummary:
+    return EndpointSummary(
+        method=key[0],
+        endpoint=key[1],
+        total=tally.total,
+        answered=tally.answered,
+        failed=tally.failed,
+        rate_limited=tally.rate_limited,
+        within_sla=tally.within_sla,
+        percentile_ms=percentile_ms(tally.hdr, percentile),
+    )
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _table(book: LatencyBook, percentile: float) -> list[str]:
+    """Exact per-endpoint figures, printed under Locust's bucketed ones."""
+    label = percentile_label(percentile)
+    lines = [
+        f"exact latency (HdrHistogram, ms): endpoint, requests, 429, errors, p50, {label}, p99, max"
+    ]
+    for (method, endpoint), t in book.endpoints():
+        max_ms = t.hdr.get_max_value() / 1000.0 if t.hdr is not None and t.answered else None
+        lines.append(
+            f"  {method} {endpoint}: {t.total}, {t.rate_limited}, {t.failed}, "
+            f"{_ms(percentile_ms(t.hdr, 50))}, {_ms(percentile_ms(t.hdr, percentile))}, "
+            f"{_ms(percentile_ms(t.hdr, 99))}, {_ms(max_ms)}"
+        )
+    return lines
+
+
+def _open_figures(book: LatencyBook) -> dict[str, Any]:
+    tallies = [t for _, t in book.endpoints()]
+    corrected = merge_encoded(t.hdr.encode() for t in tallies if t.hdr is not None)
+    uncorrected = merge_encoded(
+        t.hdr_uncorrected.encode() for t in tallies if t.hdr_uncorrected is not None
+    )
+    return {
+        **book.open_counts.as_dict(),
+        "p99_corrected_ms": percentile_ms(corrected, 99),
+        "p99_uncorrected_ms": percentile_ms(uncorrected, 99),
+        "p50_corrected_ms": percentile_ms(corrected, 50),
+        "p50_uncorrected_ms": percentile_ms(uncorrected, 50),
+    }
+
+
+def _open_line(book: LatencyBook) -> str:
+    f = _open_figures(book)
+    return (
+        f"open model: {f['intended']} due, {f['sent']} sent ({f['late']} late), "
+        f"{f['dropped']} dropped, {f['unsent']} still queued at stop; "
+        f"p99 corrected {_ms(f['p99_corrected_ms'])} ms, "
+        f"uncorrected {_ms(f['p99_uncorrected_ms'])} ms"
+    )
+
+
+def _write_summary(
+    path: Path,
+    coordinator: Coordinator,
+    summaries: Sequence[EndpointSummary],
+    failure: str | None,
+    code: int,
+) -> None:
+    book = coordinator.st.book
+    endpoints = []
+    for (method, endpoint), t in book.endpoints():
+        endpoints.append(
+            {
+                "method": method,
+                "endpoint": endpoint,
+                "total": t.total,
+                "answered": t.answered,
+                "failed": t.failed,
+                "rate_limited": t.rate_limited,
+                "server_errors": t.server_errors,
+                "within_sla": t.within_sla,
+                "p50_ms": percentile_ms(t.hdr, 50),
+                "p95_ms": percentile_ms(t.hdr, 95),
+                "p99_ms": percentile_ms(t.hdr, 99),
+                "p99_uncorrected_ms": percentile_ms(t.hdr_uncorrected, 99),
+            }
+        )
+    writer = coordinator.writer
+    body = {
+        "run_id": writer.info.run_id if writer else None,
+        "exit_code": code,
+        "passed": failure is None,
+        "reason": failure,
+        "requests": sum(s.total for s in summaries),
+        "sla_ms": coordinator.st.settings.policy.sla_ms,
+        "percentile": coordinator.st.settings.policy.percentile,
+        "endpoints": endpoints,
+        "open_model": _open_figures(book) if coordinator.st.settings.open_model else None,
+        "late_folded": book.late_folded,
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        say(f"cannot write summary to {path}: {exc.strerror or exc}")
+
+
+def _print_capacity(results: Path, run_id: str, policy: Any) -> None:
+    from loadtests.capacity import build, read_records
+
+    try:
+        report = build(
+            read_records(results),
+            run_id=run_id,
+            percentile=policy.percentile,
+            max_error_ratio=policy.max_error_ratio,
+        )
+    except (OSError, ValueError):
+        return
+    print("\n" + report.markdown(), file=sys.stderr, flush=True)
+
+
+# -- event hooks -----------------------------------------------------------------------
+
+_coordinators: dict[int, Coordinator] = {}
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A `--processes` worker ends when its master does.
+
+    Locust's own clean-up of forked workers does not fire when the master
+    exits early (e.g. a refused setup), and an orphan would join the next run
+    on the same master port.
+    """
+    while True:
+        if os.getppid() != parent_pid or parent_pid == 1:
+            os._exit(2)
+        gevent.sleep(1.0)
+
+
+def _fail(message: str) -> None:
+    say(message)
+    sys.exit(2)
+
+
+@events.init.add_listener
+def on_init(environment: Environment, runner: Any = None, **_kwargs: Any) -> None:
+    environment.events.request.add_listener(_recorder(environment))
+    if isinstance(runner, WorkerRunner):
+        environment.events.report_to_master.add_listener(_reporter(environment))
+        if getattr(environment.parsed_options, "processes", None):
+            gevent.spawn(_exit_with_parent, os.getppid())
+        return
+    options = environment.parsed_options
+    if options is None:
+        return
+    try:
+        settings = _settings(options)
+        if refusal := refuse_production(settings):
+            raise SetupError(refusal)
+        token = _token(settings)
+        st = _state(environment, settings, token)
+        if settings.target is not None and getattr(options, "headless", False):
+            _reachable(settings.target)
+    except SetupError as exc:
+        _fail(str(exc))
+        return
+    if settings.target and not environment.host:
+        environment.host = settings.target  # the profile's target stands in for --host
+    state.attach(environment, st)
+    coordinator = Coordinator(environment, st)
+    _coordinators[id(environment)] = coordinator
+    if isinstance(runner, MasterRunner):
+        environment.events.worker_report.add_listener(_merger(environment))
+
+
+@events.test_start.add_listener
+def on_test_start(environment: Environment, **_kwargs: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        if state.of(environment) is None:
+            try:
+                settings = _settings(environment.parsed_options)
+                state.attach(environment, _state(environment, settings, _token(settings)))
+            except SetupError as exc:
+                say(f"worker cannot start: {exc}")
+                environment.runner.quit()
+        return
+    coordinator = _coordinators.get(id(environment))
+    if coordinator is None:
+        return
+    st = coordinator.st
+    if environment.host and environment.host.rstrip("/") != (st.settings.target or ""):
+        # The web UI may name another host: judge it by the same safety rule.
+        st.settings = _retarget(st.settings, environment.host)
+        if refusal := refuse_production(st.settings):
+            say(refusal)
+            gevent.spawn(environment.runner.quit)
+            return
+    coordinator.start()
+
+
+def _retarget(settings: Settings, host: str) -> Settings:
+    from dataclasses import replace
+
+    from loadtests.results import without_credentials
+
+    return replace(settings, target=without_credentials(host))
+
+
+@events.quitting.add_listener
+def on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    coordinator = _coordinators.get(id(environment))
+    if coordinator is not None:
+        coordinator.finish()
+
+
+def _recorder(environment: Environment) -> Any:
+    def on_request(
+        request_type: str,
+        name: str,
+        response_time: float,
+        response: Any = None,
+        context: dict[str, Any] | None = None,
+        start_time: float | None = None,
+        **_kwargs: Any,
+    ) -> None:
+        st = state.of(environment)
+        if st is None:
+            return
+        context = context or {}
+        call = context.get("st_call")
+        status = getattr(response, "status_code", 0) or 0
+        outcome = context.get("st_outcome")
+        if outcome is None:
+            outcome = classify(status, call.expected if call is not None else ANY_SUCCESS)
+        started = start_time if start_time is not None else time.time() - response_time / 1000
+        latency = response_time if outcome is not Outcome.NO_RESPONSE else None
+        intended = context.get("st_intended")
+        corrected = None
+        if intended is not None:
+            corrected = response_time + max(0.0, started - intended) * 1000.0
+        st.book.record(
+            request_type,
+            call.endpoint if call is not None else name,
+            intended if intended is not None else started,
+            latency,
+            outcome,
+            corrected_ms=corrected if latency is not None else None,
+        )
+
+    return on_request
+
+
+def _reporter(environment: Environment) -> Any:
+    def on_report(data: dict[str, Any], **_kwargs: Any) -> None:
+        st = state.of(environment)
+        if st is not None:
+            data["spacetime"] = st.book.drain()
+
+    return on_report
+
+
+def _merger(environment: Environment) -> Any:
+    def on_worker_report(data: dict[str, Any], **_kwargs: Any) -> None:
+        st = state.of(environment)
+        payload = data.get("spacetime")
+        if st is not None and payload:
+            st.book.merge(payload)
+
+    return on_worker_report

@@ -1,0 +1,77 @@
+"""Stage tables: the built-in shapes are data, and the lookup the shape ticks over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadtests.stages import (
+    SHAPE_NAMES,
+    StageError,
+    StageLog,
+    load_tables,
+    select,
+    tables_from_str,
+)
+
+
+def test_builtin_tables_cover_every_shape_and_align_with_10_s_buckets() -> None:
+    tables = load_tables()
+    assert set(SHAPE_NAMES) <= set(tables)
+    for table in tables.values():
+        assert all(stage.duration_s % 10 == 0 for stage in table.stages), table.name
+
+
+def test_step_is_a_rising_staircase() -> None:
+    users = [stage.users for stage in select(load_tables(), "step").stages]
+    assert users == sorted(users) and len(set(users)) == len(users) > 3
+
+
+def test_lookup_walks_the_table_then_ends() -> None:
+    table = tables_from_str(
+        "t: {stages: [{duration_s: 10, users: 1, spawn_rate: 1},"
+        " {duration_s: 5, users: 4, spawn_rate: 2}]}"
+    )["t"]
+    assert table.duration_s == 15
+    assert table.at(0).index == 0 and table.at(9.99).index == 0  # type: ignore[union-attr]
+    assert table.at(10).users == 4  # type: ignore[union-attr]
+    assert table.at(15) is None
+    scaled = table.scaled(0.1)
+    assert scaled.duration_s == pytest.approx(1.5)
+    assert scaled.at(1.2).users == 4  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "t: {stages: []}",
+        "t: {stages: [{duration_s: 0, users: 1, spawn_rate: 1}]}",
+        "t: {stages: [{duration_s: 1, users: 1.5, spawn_rate: 1}]}",
+        "t: {stages: [{duration_s: 1, users: 1}]}",
+        "t: [1, 2]",
+        "[1, 2]",
+    ],
+)
+def test_bad_tables_are_one_line_errors(text: str) -> None:
+    with pytest.raises(StageError) as caught:
+        tables_from_str(text)
+    assert "\n" not in str(caught.value)
+
+
+def test_unknown_shape_and_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(StageError, match="choose one of"):
+        select(load_tables(), "sawtooth")
+    with pytest.raises(StageError, match="cannot read stage table"):
+        load_tables(tmp_path / "nope.yaml")
+
+
+def test_stage_log_names_the_stage_a_bucket_overlaps_most() -> None:
+    log = StageLog()
+    log.note(100.0, {"index": 0})
+    log.note(101.0, {"index": 0})  # unchanged: not a new entry
+    log.note(113.0, {"index": 1})
+    assert log.for_bucket(100.0, 10.0) == {"index": 0}
+    assert log.for_bucket(110.0, 10.0) == {"index": 1}  # 3 s of stage 0, 7 s of stage 1
+    assert log.for_bucket(90.0, 10.0) == {"index": 0}  # before the first tick
+    assert StageLog().for_bucket(0.0, 10.0) is None

@@ -93,7 +93,7 @@ def render_markdown(reports: Sequence[CapacityReport], title: str) -> str:
     for report in reports:
         slo = report.slo
         lines += [
-            f"### {slo.name} (objective {slo.objective_ratio:.4%})",
+            f"### {slo.name} (objective {slo.objective_ratio * 100:g}%)",
             "",
             "| stage | users | rate/s | events | SLI | burn rate |",
             "|---:|---:|---:|---:|---:|---:|",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -163,9 +164,8 @@ def load_spec(args: argparse.Namespace) -> Spec:
 
 
 def _now(args: argparse.Namespace) -> float:
-    from slo.store import now_seconds
-
-    return args.now if getattr(args, "now", None) is not None else now_seconds()
+    """The only clock read: the shell's, once; the core gets ``now`` as an argument."""
+    return args.now if getattr(args, "now", None) is not None else time.time()
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -196,16 +196,18 @@ def evaluate(args: argparse.Namespace) -> Report:
                 "--environment",
                 "expected an environment with --source prometheus",
             )
-        source = PrometheusSource(args.prometheus_url)
+        with PrometheusSource(args.prometheus_url) as source:
+            inputs = source.inputs(spec, args.environment, now)
+            probes = source.probe_rows(args.environment, now)
         return build_report(
             slos=[s for s in spec.slos if s.applies_to(args.environment)],
-            inputs=source.inputs(spec, args.environment, now),
+            inputs=inputs,
             policy=spec.policy,
             now=now,
             environment=args.environment,
             source=f"Prometheus {args.prometheus_url}",
             spec_origin=spec.origin,
-            probes=source.probe_rows(args.environment, now),
+            probes=probes,
             notes=("counts come from PromQL increase(), which extrapolates at window edges",),
         )
     from slo.sources import ledger_inputs, pick_environment
@@ -224,7 +226,7 @@ def evaluate(args: argparse.Namespace) -> Report:
             policy=spec.policy,
             now=now,
             environment=environment,
-            source=f"ledger `{args.ledger}`",
+            source=f"ledger {args.ledger}",
             spec_origin=spec.origin,
             probes=ledger.probe_rows(environment, now - longest, now),
             excluded_load=excluded,

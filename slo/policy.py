@@ -123,7 +123,7 @@ def _freeze_reason(status: SloStatus, gate: GatePolicy) -> str | None:
             f"{_label(status)}: error budget exhausted ({remaining:.1%} left, "
             f"SLI {status.sli_ratio:.4%} < {status.slo.objective_ratio:.4%} over {period})"
         )
-    if remaining < gate.min_remaining_ratio:
+    if gate.min_remaining_ratio > 0 and remaining < gate.min_remaining_ratio:
         return (
             f"{_label(status)}: {remaining:.1%} of the error budget left, "
             f"policy requires {gate.min_remaining_ratio:.1%}"

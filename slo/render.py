@@ -73,8 +73,11 @@ def sli_text(status: SloStatus) -> str:
 
 
 def budget_text(status: SloStatus) -> str:
+    """Budget left; below the minimum event count it is not claimed (no data is not good)."""
     if status.remaining_ratio is None or status.remaining_minutes is None:
         return "no data"
+    if status.state is State.NO_DATA:
+        return f"no data ({status.counts.total:,.0f} < {status.slo.min_events} events)"
     return (
         f"{status.remaining_ratio * 100:.1f}% ({status.remaining_minutes:.1f} of "
         f"{status.budget_minutes:.1f} min)"
@@ -184,23 +187,7 @@ def to_markdown(report: Report) -> str:
             )
         lines += ["", "</details>"]
     if report.probes:
-        failing = [p for p in report.probes if p.last_outcome in ("failed", "error")]
-        lines += [
-            "",
-            f"### Probes: {len(report.probes)} known, {len(failing)} failing on their last run",
-            "",
-            "| probe | family | endpoint | last | passed / failed / error / skipped | reason |",
-            "|---|---|---|---|---:|---|",
-        ]
-        for p in sorted(
-            report.probes, key=lambda p: (p.last_outcome == "passed", p.family, p.probe)
-        ):
-            where = f"{p.method or ''} {p.endpoint or ''}".strip() or "–"
-            reason = (p.reason or "").replace("|", "\\|")[:120]
-            lines.append(
-                f"| `{p.probe}` | {p.family} | {where} | {p.last_outcome} | "
-                f"{p.passed} / {p.failed} / {p.errors} / {p.skipped} | {reason} |"
-            )
+        lines += probe_section(report)
     notes = list(report.notes)
     for slo_name, counts in report.excluded_load:
         notes.append(
@@ -210,6 +197,52 @@ def to_markdown(report: Report) -> str:
     if notes:
         lines += ["", "### Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
+
+
+def probe_section(report: Report) -> list[str]:
+    """Probes by family, the failing ones in full, every probe folded away."""
+    probes = report.probes
+    failing = [p for p in probes if p.last_outcome in ("failed", "error")]
+    lines = [
+        "",
+        f"### Probes: {len(probes)} known, {len(failing)} failing on their last run",
+        "",
+        "| family | probes | passed | failed | error | skipped |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    families: dict[str, list[int]] = {}
+    for p in probes:
+        row = families.setdefault(p.family or "(none)", [0, 0, 0, 0, 0])
+        row[0] += 1
+        row[1 + ("passed", "failed", "error", "skipped").index(p.last_outcome)] += 1
+    for family, (n, passed, failed, error, skipped) in sorted(families.items()):
+        lines.append(f"| {family} | {n} | {passed} | {failed} | {error} | {skipped} |")
+
+    def table(rows: list) -> list[str]:
+        out = [
+            "| probe | family | endpoint | last | passed / failed / error / skipped | reason |",
+            "|---|---|---|---|---:|---|",
+        ]
+        for p in rows:
+            where = f"{p.method or ''} {p.endpoint or ''}".strip() or "–"
+            reason = (p.reason or "").replace("|", "\\|")[:160]
+            out.append(
+                f"| `{p.probe}` | {p.family} | {where} | {p.last_outcome} | "
+                f"{p.passed} / {p.failed} / {p.errors} / {p.skipped} | {reason} |"
+            )
+        return out
+
+    if failing:
+        lines += ["", "Failing:", "", *table(failing)]
+    lines += [
+        "",
+        f"<details><summary>all {len(probes)} probes</summary>",
+        "",
+        *table(sorted(probes, key=lambda p: (p.family, p.probe))),
+        "",
+        "</details>",
+    ]
+    return lines
 
 
 # ----------------------------------------------------------------------------- JSON

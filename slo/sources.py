@@ -173,7 +173,18 @@ class PrometheusSource:
 
     def __init__(self, url: str, client: httpx.Client | None = None, timeout: float = 15.0):
         self.url = url.rstrip("/")
+        self._owned = client is None
         self.client = client or httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        if self._owned:
+            self.client.close()
+
+    def __enter__(self) -> PrometheusSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _get(self, path: str, params: dict[str, str]) -> list[dict]:
         try:
@@ -307,7 +318,16 @@ def push(
 
     PUT replaces the group, so a probe that no longer exists stops being reported.
     """
+    owned = client is None
     client = client or httpx.Client(timeout=15.0)
+    try:
+        return _push_all(client, gateway, bodies, job)
+    finally:
+        if owned:
+            client.close()
+
+
+def _push_all(client: httpx.Client, gateway: str, bodies: dict[str, bytes], job: str) -> list[str]:
     done = []
     for environment, body in sorted(bodies.items()):
         group = f"job/{quote(job, safe='')}/environment/{quote(environment, safe='')}"

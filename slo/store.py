@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import math
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,14 +207,20 @@ class Ledger:
             self._migrate(version)
 
     def _migrate(self, version: int) -> None:
-        """Apply the migrations after ``version`` in one transaction each."""
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.transaction() as conn:
+        """Apply the migrations after the file's version, all in one transaction.
+
+        The version is read again once the write lock is held: two ingests creating the
+        same new ledger at once must not both run the migrations.
+        """
+        with self.transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in script.split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version = {number}")
+            if version < SCHEMA_VERSION:
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 conn.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('bucket_seconds', ?), ('created_by', ?)",
                     (str(BUCKET_SECONDS), "spacetime-probes slo"),
@@ -561,7 +566,7 @@ class Ledger:
         :meth:`slo_rows` (the tests hold them equal).
         """
         current = end // HOUR * HOUR  # start of the (partial) hour that holds ``end``
-        plans = []
+        plans: list[tuple[int, list[tuple[int, int]], tuple[int, int] | None]] = []
         for w in sorted(windows):
             start = end - w
             first_full = -(-start // HOUR) * HOUR
@@ -704,8 +709,3 @@ class Ledger:
 
 def _marks(items: Sequence[object]) -> str:
     return ", ".join("?" for _ in items) or "NULL"
-
-
-def now_seconds() -> float:
-    """The shell's clock; the core never reads it."""
-    return time.time()

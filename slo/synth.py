@@ -267,3 +267,35 @@ def load_run(
             ts += bucket_s
     run.end(ts, exit_status=0, counts={"requests": 0})
     return run.records
+
+
+def simple_run(
+    n: int,
+    ts: float,
+    *,
+    good: int,
+    bad: int = 0,
+    slow: int = 0,
+    environment: str = "production",
+    endpoint: tuple[str, str] = ("GET", "/scenes"),
+) -> list[dict]:
+    """One probe run on one endpoint: ``good`` fast 200s, ``slow`` slow 200s, ``bad`` 503s,
+    and one outcome (failed when any request failed)."""
+    run = RunBuilder(run_id(n), environment=environment).start(ts)
+    method, path = endpoint
+    for i in range(good):
+        run.sample(ts + i * 0.001, method, path, 200, 20.0)
+    for i in range(slow):
+        run.sample(ts + i * 0.001, method, path, 200, 450.0)
+    for i in range(bad):
+        run.sample(ts + i * 0.001, method, path, 503, 5.0)
+    run.outcome(
+        ts + 1,
+        f"probes/test_contract.py::test_answers[{method} {path}]",
+        "failed" if bad else "passed",
+        "contract",
+        path,
+        method,
+        reason=f"{bad} x 503 from {path}" if bad else None,
+    )
+    return run.end(ts + 2).records

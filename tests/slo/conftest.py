@@ -55,30 +55,68 @@ def ledger_path(tmp_path: Path) -> Path:
     return tmp_path / "ledger.sqlite"
 
 
-def steady_run(
-    n: int,
-    ts: float,
-    *,
-    good: int,
-    bad: int = 0,
-    slow: int = 0,
-    environment: str = "production",
-    endpoint: tuple[str, str] = ("GET", "/scenes"),
-) -> list[dict]:
-    """One probe run: ``good`` fast 200s, ``slow`` slow 200s and ``bad`` 503s."""
-    run = synth.RunBuilder(synth.run_id(n), environment=environment).start(ts)
-    method, path = endpoint
-    for i in range(good):
-        run.sample(ts + i * 0.001, method, path, 200, 20.0)
-    for i in range(slow):
-        run.sample(ts + i * 0.001, method, path, 200, 450.0)
-    for i in range(bad):
-        run.sample(ts + i * 0.001, method, path, 503, 5.0)
-    run.outcome(ts + 1, "probes/test_contract.py::test_scenes", "passed" if not bad else "failed",
-                "contract", path, method, reason=None if not bad else "503 from /scenes")  # fmt: skip
-    return run.end(ts + 2).records
+HOUR = 3600
+
+
+def burning_history(base: float, hours: int = 8) -> list[dict]:
+    """Runs every 5 minutes for ``hours`` on two endpoints; healthy at first, then 503s
+    and slow answers in the last 90 minutes, so page alerts fire at the end."""
+    records: list[dict] = []
+    runs = hours * 12
+    for k in range(runs):
+        ts = base + k * 300 + 30
+        late = k >= runs - 18
+        for j, endpoint in enumerate((("GET", "/scenes"), ("POST", "/scene"))):
+            bad = (3 + j) if late else (1 if k % 20 == 7 else 0)
+            slow = 4 if late else (1 if k % 9 == 2 else 0)
+            records += synth.simple_run(k * 2 + j, ts, good=30 - bad - slow, bad=bad, slow=slow,
+                                        endpoint=endpoint)  # fmt: skip
+    return records
 
 
 @pytest.fixture
-def steady() -> Callable[..., list[dict]]:
-    return steady_run
+def burning() -> Callable[..., list[dict]]:
+    return burning_history
+
+
+def counter_series(ledger_path: Path, spec, base: int, minutes: int) -> dict[tuple, list[float]]:
+    """Cumulative ``slo_events_total``/``slo_good_events_total`` per minute from the ledger.
+
+    The value at ``base + i*60`` holds every event of the buckets before it, which is what
+    a counter scraped at that instant would hold.
+    """
+    from slo.store import Ledger
+
+    series: dict[tuple, list[float]] = {}
+    with Ledger.open(ledger_path, create=False) as ledger:
+        for slo in spec.slos:
+            rows = ledger.slo_rows(slo.name, "production", ["probe"], base, base + minutes * 60)
+            for endpoint_key, points in rows.items():
+                method, endpoint = endpoint_key.split(" ", 1)
+                per_minute = {int((b - base) // 60): (g, t) for b, g, t in points}
+                for metric, index in (("slo_good_events_total", 0), ("slo_events_total", 1)):
+                    labels = (metric, slo.name, "production", "probe", method, endpoint)
+                    values, running = [], 0.0
+                    for i in range(minutes + 1):
+                        values.append(running)
+                        running += per_minute.get(i, (0.0, 0.0))[index]
+                    series[labels] = values
+    return series
+
+
+def series_selector(labels: tuple) -> str:
+    metric, slo, environment, source, method, endpoint = labels
+    return (
+        f'{metric}{{slo="{slo}",environment="{environment}",source="{source}",'
+        f'method="{method}",endpoint="{endpoint}"}}'
+    )
+
+
+@pytest.fixture
+def counters() -> Callable[..., dict[tuple, list[float]]]:
+    return counter_series
+
+
+@pytest.fixture
+def selector_of() -> Callable[[tuple], str]:
+    return series_selector

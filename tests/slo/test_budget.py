@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -43,14 +44,18 @@ def test_remaining_is_one_minus_consumed(gt: tuple[int, int], objective: float) 
 
 
 @given(counts, objectives)
-def test_consumed_over_the_period_is_the_period_burn_rate(gt: tuple[int, int], objective: float) -> None:
+def test_consumed_over_the_period_is_the_period_burn_rate(
+    gt: tuple[int, int], objective: float
+) -> None:
     good, total = gt
     c = Counts(good, total)
     assert budget.consumed_ratio(c, 1 - objective) == budget.burn_rate(c, 1 - objective)
     # and the time-based view agrees: bad minutes = burn x budget minutes
     minutes = budget.budget_minutes(PERIOD, 1 - objective)
     bad_minutes = PERIOD / 60 * (1 - good / total)
-    assert budget.burn_rate(c, 1 - objective) * minutes == pytest.approx(bad_minutes, rel=1e-9, abs=1e-9)
+    assert budget.burn_rate(c, 1 - objective) * minutes == pytest.approx(
+        bad_minutes, rel=1e-9, abs=1e-9
+    )
 
 
 @given(st.lists(counts, min_size=1, max_size=12), objectives)
@@ -135,7 +140,7 @@ def test_window_counts_match_brute_force_and_nest(rows_, windows_, offset: int) 
         inside = [(g, t) for s, g, t in rows_ if now - w <= s < now]
         assert got[w] == Counts(sum(g for g, _ in inside), sum(t for _, t in inside))
     ordered = sorted(windows_)
-    for short, long in zip(ordered, ordered[1:], strict=False):
+    for short, long in itertools.pairwise(ordered):
         assert got[short].total <= got[long].total
 
 
@@ -151,7 +156,7 @@ def test_burndown_ends_at_remaining_and_never_recovers(rows_, objective: float) 
     remaining = budget.remaining_ratio(budget.consumed_ratio(period_counts, 1 - objective))
     assert points[-1][1] == pytest.approx(remaining)
     values = [v for _, v in points]
-    assert all(b <= a + 1e-12 for a, b in zip(values, values[1:], strict=False))
+    assert all(b <= a + 1e-12 for a, b in itertools.pairwise(values))
 
 
 def test_timeslices_judge_each_slice_on_its_own_ratio() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from slo import spec as specs
 from slo.errors import SloError
@@ -21,7 +22,11 @@ def test_default_spec_is_the_contract() -> None:
         SliKind.AVAILABILITY,
         0.999,
     )
-    assert (latency.sli, latency.threshold_ms, latency.objective_ratio) == (SliKind.LATENCY, 200, 0.95)
+    assert (latency.sli, latency.threshold_ms, latency.objective_ratio) == (
+        SliKind.LATENCY,
+        200,
+        0.95,
+    )
     assert {s.period_seconds for s in spec.slos} == {28 * 86400}
     assert all(s.per_endpoint and s.sources == ("probe",) for s in spec.slos)
 
@@ -44,7 +49,10 @@ spec:
     spec:
       ratioMetric:
         counter: true
-        good: {metricSource: {type: spacetime-probes, spec: {events: within_threshold, threshold_ms: 300}}}
+        good:
+          metricSource:
+            type: spacetime-probes
+            spec: {events: within_threshold, threshold_ms: 300}
         total: {metricSource: {type: spacetime-probes, spec: {events: answered}}}
   timeWindow: [{duration: 7d, isRolling: true}]
   budgetingMethod: Timeslices
@@ -74,9 +82,6 @@ def test_policy_file_overrides(tmp_path: Path) -> None:
     assert policy.gate.freeze_severities == ("page", "ticket")
 
 
-NATIVE = "apiVersion: spacetime-probes/slo/v1\nslos:\n  - {name: a, sli: availability, objective: 99.9%, window: 28d%s}\n"
-
-
 @pytest.mark.parametrize(
     ("extra", "field", "expected"),
     [
@@ -95,10 +100,6 @@ NATIVE = "apiVersion: spacetime-probes/slo/v1\nslos:\n  - {name: a, sli: availab
 def test_bad_native_spec_names_file_field_and_expectation(
     extra: str, field: str, expected: str
 ) -> None:
-    text = NATIVE.replace("%s", extra)
-    # later keys win in YAML flow mappings only if unique; build the mapping explicitly
-    import yaml
-
     base = {"name": "a", "sli": "availability", "objective": "99.9%", "window": "28d"}
     base.update(yaml.safe_load("{" + extra.lstrip(", ") + "}"))
     text = yaml.safe_dump({"apiVersion": "spacetime-probes/slo/v1", "slos": [base]})
@@ -127,16 +128,19 @@ def test_bad_native_spec_names_file_field_and_expectation(
         ),
         (
             "slos:\n - {name: a, sli: availability, objective: 0.9, window: 1d}\n"
-            "policy:\n  alerts:\n   - {severity: page, budget_fraction: 2, long_window: 1h, short_window: 5m}\n",
+            "policy:\n  alerts:\n   - {severity: page, budget_fraction: 2, long_window: 1h, "
+            "short_window: 5m}\n",
             "policy.alerts[0].budget_fraction",
         ),
         (
             "slos:\n - {name: a, sli: availability, objective: 0.9, window: 1d}\n"
-            "policy:\n  alerts:\n   - {severity: page, budget_fraction: 0.1, long_window: 5m, short_window: 1h}\n",
+            "policy:\n  alerts:\n   - {severity: page, budget_fraction: 0.1, long_window: 5m, "
+            "short_window: 1h}\n",
             "policy.alerts[0].short_window",
         ),
         (
-            "slos:\n - {name: a, sli: availability, objective: 0.9, window: 1d}\ngate: {on_no_data: maybe}\n",
+            "slos:\n - {name: a, sli: availability, objective: 0.9, window: 1d}\n"
+            "gate: {on_no_data: maybe}\n",
             "gate.on_no_data",
         ),
         (

@@ -1,0 +1,1 @@
+"""Packaged SLO specs (package data): ``spacetime.yaml`` and its OpenSLO twin."""

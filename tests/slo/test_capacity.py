@@ -1,0 +1,66 @@
+"""Capacity from a stepped load run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from slo import capacity, synth
+from slo import spec as specs
+from slo.model import SliKind, Slo
+
+SLO = Slo("availability", SliKind.AVAILABILITY, 0.999, 30 * 86400)
+NOW = 1_767_225_600.0
+
+
+def test_sustainable_load_and_crossings() -> None:
+    # burn rates 0.5, 1, 4, 10, 20 at loads 100..500
+    rows = [(i, None, 100.0 * (i + 1), 1000 - b, 1000.0) for i, b in enumerate([0.5, 1, 4, 10, 20])]
+    report = capacity.analyse(SLO, rows, [1.0, 6.0, 14.4])
+    assert [s.burn_rate for s in report.steps] == pytest.approx([0.5, 1, 4, 10, 20])
+    assert report.max_sustainable_load == 200.0
+    by = {c.threshold: c for c in report.crossings}
+    assert by[6.0].stage_index == 3 and by[6.0].load == 400.0
+    assert by[6.0].interpolated_load == pytest.approx(300 + 100 * (6 - 4) / (10 - 4))
+    assert by[14.4].load == 500.0
+    assert by[1.0].load == 300.0
+
+
+def test_never_sustainable_and_never_crossed() -> None:
+    hot = capacity.analyse(SLO, [(0, 10.0, None, 990.0, 1000.0)], [1.0, 100.0])
+    assert hot.max_sustainable_load is None
+    assert hot.crossings[0].interpolated_load is None  # above already at the first step
+    assert hot.crossings[1].load is None
+
+
+def test_default_thresholds_are_one_and_the_page_factors() -> None:
+    spec = specs.from_path(None)
+    slo30 = Slo("a", SliKind.AVAILABILITY, 0.999, 30 * 86400)
+    assert capacity.default_thresholds(slo30, spec.policy) == pytest.approx((1.0, 6.0, 14.4))
+
+
+def test_capacity_cli_from_file_and_ledger(cli, write_results, ledger_path: Path, tmp_path) -> None:
+    stages = [(10, 50, 0.0, 0.0), (20, 100, 0.0005, 0.01), (40, 200, 0.004, 0.04),
+              (80, 400, 0.01, 0.3), (160, 800, 0.05, 0.8)]  # fmt: skip
+    path = write_results(synth.load_run(start=NOW - 3600, stages=stages), "load.jsonl")
+    result = cli("capacity", path, "--json", tmp_path / "cap.json")
+    assert result.code == 0, result.err
+    assert "Highest load with burn rate <= 1: 100" in result.out
+    assert "Burn rate 13.44x: crossed at stage 4 (load 800)" in result.out
+    data = json.loads((tmp_path / "cap.json").read_text())
+    assert data["slos"][0]["max_sustainable_load"] == 100.0
+    assert data["slos"][1]["slo_name"] == "latency"
+    assert cli("ingest", path, "--ledger", ledger_path).code == 0
+    from_ledger = cli("capacity", "--ledger", ledger_path, "--thresholds", "1,6,14.4")
+    assert from_ledger.code == 0
+    assert "Highest load with burn rate <= 1: 100" in from_ledger.out
+    assert "Burn rate 6x: crossed at stage 3" in from_ledger.out
+
+
+def test_capacity_without_load_records(cli, write_results) -> None:
+    path = write_results(synth.simple_run(1, NOW, good=3))
+    result = cli("capacity", path)
+    assert result.code == 2
+    assert result.err.startswith("slo: error: ") and "expected load aggregate records" in result.err

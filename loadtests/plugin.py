@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,17 +35,26 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from loadtests import options as _options  # noqa: F401  (registers the --st-* options)
 from loadtests import state
-from loadtests.latency import LatencyBook, Tally, merge_encoded, percentile_ms
+from loadtests.latency import LatencyBook
 from loadtests.openmodel import dispatcher_count
 from loadtests.profile import ProfileError, TargetProfile
 from loadtests.profile import from_path as load_profile
-from loadtests.results import ResultsWriter, RunInfo, suite_commit
+from loadtests.results import ResultsWriter, RunInfo, suite_commit, without_credentials
 from loadtests.settings import Settings, SettingsError, refuse_production, token_path
 from loadtests.settings import build as build_settings
-from loadtests.stages import SHAPE_NAMES, StageError, load_tables, select
+from loadtests.stages import StageError, load_tables, select
 from loadtests.state import ProcessState, Token
-from loadtests.thresholds import EndpointSummary, judge, percentile_label, reason
+from loadtests.summary import (
+    document,
+    endpoint_summaries,
+    exact_table,
+    open_figures,
+    open_line,
+    passed_line,
+)
+from loadtests.thresholds import judge, reason
 from loadtests.traffic import Outcome, classify
 
 PREFIX = "loadtests: "
@@ -61,84 +72,6 @@ class SetupError(Exception):
 
 def say(line: str) -> None:
     print(PREFIX + line, file=sys.stderr, flush=True)
-
-
-# -- options ---------------------------------------------------------------------
-
-
-@events.init_command_line_parser.add_listener
-def add_options(parser: Any, **_kwargs: Any) -> None:
-    # Locust's own parser (not a group) understands include_in_web_ui.
-    group = parser
-    group.add_argument("--st-profile", help="target profile YAML (target, environment, SLA...)")
-    group.add_argument(
-        "--st-environment",
-        choices=("local", "staging", "production"),
-        help="environment when no profile names it",
-    )
-    group.add_argument("--st-shape", help=f"stage table to run: {', '.join(SHAPE_NAMES)}")
-    group.add_argument("--st-stages", help="YAML file of stage tables (default: built-in)")
-    group.add_argument("--st-time-scale", type=float, help="multiply every stage duration")
-    group.add_argument(
-        "--st-open-rate",
-        type=float,
-        help="open model: constant arrival rate, requests/s over all processes",
-    )
-    group.add_argument(
-        "--st-open-connections",
-        type=int,
-        default=50,
-        help="open model: connections (requests in flight) over all processes",
-    )
-    group.add_argument(
-        "--st-open-users",
-        type=int,
-        help="open model: dispatchers sharing the rate (default one per process)",
-    )
-    group.add_argument(
-        "--st-open-late-ms",
-        type=float,
-        default=10.0,
-        help="open model: a request leaving later than this after its due time is late",
-    )
-    group.add_argument(
-        "--st-open-drop-s",
-        type=float,
-        default=10.0,
-        help="open model: a request that cannot leave within this is dropped",
-    )
-    group.add_argument("--st-sla-ms", type=float, help="latency threshold (default: profile, 200)")
-    group.add_argument("--st-sla-percentile", type=float, help="percentile judged (default 95)")
-    group.add_argument("--st-max-error-ratio", type=float, help="default 0.01")
-    group.add_argument("--st-max-429-ratio", type=float, help="default 0.05")
-    group.add_argument("--st-max-dropped-ratio", type=float, help="open model, default 0.01")
-    group.add_argument("--st-results", help="results JSONL (default reports/load-results.jsonl)")
-    group.add_argument("--st-summary", help="also write a JSON summary of the run here")
-    group.add_argument("--st-bucket-s", type=float, help="aggregate bucket width (default 10 s)")
-    group.add_argument(
-        "--st-token-file",
-        help="file holding the JWT (default: profile, jwt_token.txt)",
-        include_in_web_ui=False,
-    )
-    group.add_argument("--st-manager-url", help="process manager base URL (default: profile)")
-    group.add_argument(
-        "--st-think-scale",
-        type=float,
-        help="multiply every pause between requests (0: back to back)",
-    )
-    group.add_argument(
-        "--st-read-only",
-        action="store_true",
-        default=False,
-        help="operators never POST (no scene loads or reloads)",
-    )
-    group.add_argument(
-        "--st-allow-production",
-        action="store_true",
-        default=False,
-        help="allow a target whose profile says production",
-        include_in_web_ui=False,
-    )
 
 
 # -- setup (pure-ish: reads files, may touch the network once) -----------------------
@@ -178,15 +111,25 @@ def _reachable(url: str, timeout_s: float = 3.0) -> None:
         raise SetupError(f"target {url} is unreachable: {exc.strerror or exc}") from None
 
 
+def _writable(path: Path) -> None:
+    """Fail before the run, not after it, when the results cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise SetupError(f"cannot write results to {path}: {exc.strerror or exc}") from None
+
+
 def _state(environment: Environment, settings: Settings, token: Token) -> ProcessState:
+    runner = environment.runner
     table = None
-    if settings.shape is not None:
+    if settings.shape is not None and not isinstance(runner, WorkerRunner):  # master runs shapes
         try:
             table = select(load_tables(settings.stages_path), settings.shape)
             table = table.scaled(settings.time_scale)
         except StageError as exc:
             raise SetupError(str(exc)) from None
-    runner = environment.runner
     distributed = isinstance(runner, MasterRunner | WorkerRunner)
     workers = int(getattr(environment.parsed_options, "expect_workers", None) or 1)
     model = settings.open_model
@@ -210,10 +153,12 @@ class Coordinator:
         self.st = st
         self.writer: ResultsWriter | None = None
         self.flusher: gevent.Greenlet | None = None
+        self.started = False
 
     def start(self) -> None:
-        if self.writer is not None:
+        if self.started:
             return  # a second test from the web UI continues the same run
+        self.started = True
         settings = self.st.settings
         info = RunInfo(
             run_id=uuid.uuid4().hex,
@@ -244,14 +189,14 @@ class Coordinator:
             self.writer.aggregate(bucket, stage, self.st.settings.policy.sla_ms)
 
     def finish(self) -> None:
-        if self.writer is None:
+        if not self.started:
             return  # never started (web UI closed before a test)
         if self.flusher is not None:
             self.flusher.kill(block=False)
         book = self.st.book
         self._write(book.close_all())
         policy = self.st.settings.policy
-        summaries = [_summary(key, tally, policy.percentile) for key, tally in book.endpoints()]
+        summaries = endpoint_summaries(book, policy.percentile)
         counts = book.open_counts
         model = self.st.settings.open_model
         breaches = judge(
@@ -268,11 +213,10 @@ class Coordinator:
         code = max(code, self.environment.process_exit_code or 0)
         self.environment.process_exit_code = code
 
-        for line in _table(book, policy.percentile):
+        for line in exact_table(book, policy.percentile):
             say(line)
-        open_line = _open_line(book) if model else None
-        if open_line:
-            say(open_line)
+        if model:
+            say(open_line(open_figures(book)))
         if book.late_folded:
             say(
                 f"{book.late_folded} requests answered after their bucket was written "
@@ -281,118 +225,27 @@ class Coordinator:
         if failure:
             print(failure, file=sys.stderr, flush=True)
         else:
-            say(
-                f"thresholds passed: {percentile_label(policy.percentile)} <= "
-                f"{policy.sla_ms:g} ms on every endpoint, error ratio <= "
-                f"{policy.max_error_ratio:g}, 429 ratio <= {policy.max_rate_limited_ratio:g}"
-            )
-        requests = sum(s.total for s in summaries)
-        self.writer.end(time.time(), code, requests)
-        self.writer.close()
-        say(f"results: {self.st.settings.results_path} (run {self.writer.info.run_id})")
+            say(passed_line(policy))
+        if self.writer is not None:
+            self.writer.end(time.time(), code, sum(s.total for s in summaries))
+            self.writer.close()
+            say(f"results: {self.st.settings.results_path} (run {self.writer.info.run_id})")
         if self.st.settings.summary_path is not None:
-            _write_summary(self.st.settings.summary_path, self, summaries, failure, code)
-        if self.st.table is not None:
+            body = document(
+                book,
+                summaries,
+                policy,
+                run_id=self.writer.info.run_id if self.writer else None,
+                failure=failure,
+                exit_code=code,
+                open_model=model is not None,
+            )
+            _write_summary(self.st.settings.summary_path, body)
+        if self.st.table is not None and self.writer is not None:
             _print_capacity(self.st.settings.results_path, self.writer.info.run_id, policy)
 
 
-def _summary(key: tuple[str, str], tally: Tally, percentile: float) -> EndpointSummary:
-    return EndpointSummary(
-        method=key[0],
-        endpoint=key[1],
-        total=tally.total,
-        answered=tally.answered,
-        failed=tally.failed,
-        rate_limited=tally.rate_limited,
-        within_sla=tally.within_sla,
-        percentile_ms=percentile_ms(tally.hdr, percentile),
-    )
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def _table(book: LatencyBook, percentile: float) -> list[str]:
-    """Exact per-endpoint figures, printed under Locust's bucketed ones."""
-    label = percentile_label(percentile)
-    lines = [
-        f"exact latency (HdrHistogram, ms): endpoint, requests, 429, errors, p50, {label}, p99, max"
-    ]
-    for (method, endpoint), t in book.endpoints():
-        max_ms = t.hdr.get_max_value() / 1000.0 if t.hdr is not None and t.answered else None
-        lines.append(
-            f"  {method} {endpoint}: {t.total}, {t.rate_limited}, {t.failed}, "
-            f"{_ms(percentile_ms(t.hdr, 50))}, {_ms(percentile_ms(t.hdr, percentile))}, "
-            f"{_ms(percentile_ms(t.hdr, 99))}, {_ms(max_ms)}"
-        )
-    return lines
-
-
-def _open_figures(book: LatencyBook) -> dict[str, Any]:
-    tallies = [t for _, t in book.endpoints()]
-    corrected = merge_encoded(t.hdr.encode() for t in tallies if t.hdr is not None)
-    uncorrected = merge_encoded(
-        t.hdr_uncorrected.encode() for t in tallies if t.hdr_uncorrected is not None
-    )
-    return {
-        **book.open_counts.as_dict(),
-        "p99_corrected_ms": percentile_ms(corrected, 99),
-        "p99_uncorrected_ms": percentile_ms(uncorrected, 99),
-        "p50_corrected_ms": percentile_ms(corrected, 50),
-        "p50_uncorrected_ms": percentile_ms(uncorrected, 50),
-    }
-
-
-def _open_line(book: LatencyBook) -> str:
-    f = _open_figures(book)
-    return (
-        f"open model: {f['intended']} due, {f['sent']} sent ({f['late']} late), "
-        f"{f['dropped']} dropped, {f['unsent']} still queued at stop; "
-        f"p99 corrected {_ms(f['p99_corrected_ms'])} ms, "
-        f"uncorrected {_ms(f['p99_uncorrected_ms'])} ms"
-    )
-
-
-def _write_summary(
-    path: Path,
-    coordinator: Coordinator,
-    summaries: Sequence[EndpointSummary],
-    failure: str | None,
-    code: int,
-) -> None:
-    book = coordinator.st.book
-    endpoints = []
-    for (method, endpoint), t in book.endpoints():
-        endpoints.append(
-            {
-                "method": method,
-                "endpoint": endpoint,
-                "total": t.total,
-                "answered": t.answered,
-                "failed": t.failed,
-                "rate_limited": t.rate_limited,
-                "server_errors": t.server_errors,
-                "within_sla": t.within_sla,
-                "p50_ms": percentile_ms(t.hdr, 50),
-                "p95_ms": percentile_ms(t.hdr, 95),
-                "p99_ms": percentile_ms(t.hdr, 99),
-                "p99_uncorrected_ms": percentile_ms(t.hdr_uncorrected, 99),
-            }
-        )
-    writer = coordinator.writer
-    body = {
-        "run_id": writer.info.run_id if writer else None,
-        "exit_code": code,
-        "passed": failure is None,
-        "reason": failure,
-        "requests": sum(s.total for s in summaries),
-        "sla_ms": coordinator.st.settings.policy.sla_ms,
-        "percentile": coordinator.st.settings.policy.percentile,
-        "endpoints": endpoints,
-        "open_model": _open_figures(book) if coordinator.st.settings.open_model else None,
-        "late_folded": book.late_folded,
-    }
+def _write_summary(path: Path, body: dict[str, Any]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
@@ -455,6 +308,7 @@ def on_init(environment: Environment, runner: Any = None, **_kwargs: Any) -> Non
             raise SetupError(refusal)
         token = _token(settings)
         st = _state(environment, settings, token)
+        _writable(settings.results_path)
         if settings.target is not None and getattr(options, "headless", False):
             _reachable(settings.target)
     except SetupError as exc:
@@ -467,6 +321,22 @@ def on_init(environment: Environment, runner: Any = None, **_kwargs: Any) -> Non
     _coordinators[id(environment)] = coordinator
     if isinstance(runner, MasterRunner):
         environment.events.worker_report.add_listener(_merger(environment))
+    if runner is not None and getattr(options, "headless", False):
+        gevent.signal_handler(signal.SIGTERM, _end_shape_on_sigterm, runner)
+
+
+def _end_shape_on_sigterm(runner: Any) -> None:
+    """SIGTERM ends a headless run cleanly: thresholds judged, results and end record written.
+
+    Locust installs its own SIGTERM handler only after a headless shape has
+    finished, so before that a SIGTERM (a CI timeout, `kill`) would end the
+    process at once. Ending the shape lets Locust stop and quit as when a
+    shape completes; once its own handler is in place, this one stands aside.
+    """
+    shape = getattr(runner, "shape_greenlet", None)
+    if shape is not None and not shape.dead:
+        say("SIGTERM: ending the run")
+        shape.kill(block=False)
 
 
 @events.test_start.add_listener
@@ -489,16 +359,13 @@ def on_test_start(environment: Environment, **_kwargs: Any) -> None:
         st.settings = _retarget(st.settings, environment.host)
         if refusal := refuse_production(st.settings):
             say(refusal)
-            gevent.spawn(environment.runner.quit)
+            if environment.runner is not None:
+                gevent.spawn(environment.runner.quit)
             return
     coordinator.start()
 
 
 def _retarget(settings: Settings, host: str) -> Settings:
-    from dataclasses import replace
-
-    from loadtests.results import without_credentials
-
     return replace(settings, target=without_credentials(host))
 
 
@@ -525,9 +392,7 @@ def _recorder(environment: Environment) -> Any:
         context = context or {}
         call = context.get("st_call")
         status = getattr(response, "status_code", 0) or 0
-        outcome = context.get("st_outcome")
-        if outcome is None:
-            outcome = classify(status, call.expected if call is not None else ANY_SUCCESS)
+        outcome = classify(status, call.expected if call is not None else ANY_SUCCESS)
         started = start_time if start_time is not None else time.time() - response_time / 1000
         latency = response_time if outcome is not Outcome.NO_RESPONSE else None
         intended = context.get("st_intended")

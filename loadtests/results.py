@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from loadtests.latency import ClosedBucket, new_histogram
+from loadtests.latency import ClosedBucket
 
 SCHEMA = "spacetime-probes/results/1"
 SOURCE = "load"
@@ -81,7 +81,6 @@ def aggregate_record(
     sla_ms: float,
 ) -> dict[str, Any]:
     tally = bucket.tally
-    histogram = tally.hdr if tally.hdr is not None else new_histogram()
     record = _common(info, seq, "aggregate")
     record.update(
         ts=bucket.start_s,
@@ -95,7 +94,7 @@ def aggregate_record(
         rate_limited=tally.rate_limited,
         within_sla=tally.within_sla,
         sla_ms=sla_ms,
-        hdr=histogram.encode().decode("ascii"),
+        hdr=bucket.hdr,
     )
     return record
 

@@ -61,7 +61,7 @@ class SpaceTimeUser(FastHttpUser):
         return max(pause, self._not_before - now)
 
     def send(self, call: Call, url: str | None = None, *, intended_s: float | None = None) -> None:
-        """One request, judged by the call's expected status; its outcome rides in the context.
+        """One request, judged by the call's expected status (the recorder judges it alike).
 
         `intended_s` (open model) is when the request was due; latency is then
         also measured from it.
@@ -80,7 +80,6 @@ class SpaceTimeUser(FastHttpUser):
             context=context,
         ) as response:
             outcome = classify(response.status_code, call.expected)
-            context["st_outcome"] = outcome
             if outcome is Outcome.OK:
                 response.success()
             elif outcome is Outcome.RATE_LIMITED:

@@ -1,29 +1,56 @@
 """The timed HTTP client: one sample per request, never an exception for a bad target.
 
 Probes judge `Exchange` objects, a transport-neutral record of what was sent
-and what came back, so the checks stay pure. The client never follows
-redirects (a token must not travel to another host), caps the body it reads
-(a 100 MB answer must not fill memory), paces itself below the target's
-limit, and refuses to send mutating requests to a production target unless
-the run was allowed to.
+and what came back, so the checks stay pure. Against a hostile or broken
+target the client still returns an Exchange, with a one-line `error`:
+
+- a total deadline per request: name resolution, connect, TLS handshake,
+  headers and body together end within `timeout_s` (httpx's own timeouts are
+  per socket operation, so a server trickling one byte a second would hold
+  it forever);
+- never follows redirects (a token must not travel to another host);
+- reads at most `MAX_BODY_BYTES` of body, before and after decompression (a
+  100 MB answer or a gzip bomb must not fill memory);
+- scrubs the run's secrets from what comes back (a server echoing the token
+  would otherwise put it in a failure line);
+- paces itself below the target's limit;
+- refuses anything but GET, HEAD and OPTIONS to a production target unless
+  the run was allowed to mutate.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
+import re
+import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+import zlib
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import allure
+import certifi
+import httpcore
 import httpx
 
 from probes.exchange import MAX_BODY_BYTES, Exchange
 from probes.pacer import Pacer
-from probes.profile import MUTATING_METHODS
+from probes.redact import JWT_SHAPE, REDACTED, redact
 
 _DEFAULT = object()
+
+# Methods that cannot change the target's state (RFC 9110 9.2.1, TRACE aside).
+# Everything else, including methods we have never heard of, counts as mutating.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# A collateral 429 is honoured once; its Retry-After is believed up to this
+# share of the request timeout, so a hostile "Retry-After: 3600" cannot stall a probe.
+MAX_COLLATERAL_WAIT_S = 10.0
 
 
 class MutationRefused(RuntimeError):
@@ -33,14 +60,238 @@ class MutationRefused(RuntimeError):
 SampleSink = Callable[[Exchange, bool | None], None]
 
 
-def _transport_error(exc: httpx.HTTPError, timeout_s: float) -> str:
+def one_line(text: str, limit: int = 300) -> str:
+    """Whitespace and control characters folded to single spaces, at most `limit` characters."""
+    flat = re.sub(r"[\s\x00-\x1f\x7f]+", " ", text).strip()
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def ssl_context(ca_file: str | Path | None = None) -> ssl.SSLContext:
+    """Verifying client context: the given CA bundle, else certifi's (as httpx does)."""
+    try:
+        return ssl.create_default_context(cafile=str(ca_file or certifi.where()))
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValueError(f"cannot load CA file {ca_file}: {one_line(reason)}") from None
+
+
+# The total deadline -------------------------------------------------------------------------
+
+
+class _Deadline(threading.local):
+    """The running request's deadline (perf_counter seconds), per thread."""
+
+    at: float | None = None
+    tripped: bool = False
+
+
+_DEADLINE = _Deadline()
+
+
+def _remaining(timeout: float | None) -> float | None:
+    """The per-operation timeout, cut to what is left of the request's total deadline."""
+    at = _DEADLINE.at
+    if at is None:
+        return timeout
+    left = at - time.perf_counter()
+    if left <= 0:
+        _DEADLINE.tripped = True
+        return 0.0
+    return left if timeout is None else min(timeout, left)
+
+
+def resolve(host: str, port: int, timeout: float | None) -> str:
+    """The first address of `host`, within `timeout`; getaddrinfo itself has no timeout.
+
+    Runs in a daemon thread, so a resolver that never answers cannot hold
+    the probe (or the interpreter's exit) past the deadline.
+    """
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    found: list[str] = []
+    failed: list[str] = []
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found.append(str(infos[0][4][0]))
+        except Exception as exc:  # a thread must not die with an exception
+            failed.append(str(exc) or exc.__class__.__name__)
+
+    thread = threading.Thread(target=lookup, name=f"resolve-{host}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if found:
+        return found[0]
+    if failed:
+        raise httpcore.ConnectError(f"cannot resolve {host}: {failed[0]}")
+    raise httpcore.ConnectTimeout(f"resolving {host} took longer than {timeout or 0:.3g} s")
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        left = _remaining(timeout)
+        if left == 0.0:
+            raise httpcore.ReadTimeout("total deadline passed")
+        return self._inner.read(max_bytes, left)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        left = _remaining(timeout)
+        if left == 0.0:
+            raise httpcore.WriteTimeout("total deadline passed")
+        self._inner.write(buffer, left)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        left = _remaining(timeout)
+        if left == 0.0:
+            raise httpcore.ConnectTimeout("total deadline passed")
+        # CPython bounds the whole handshake by the socket timeout, not each read.
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, left))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend with every operation cut to the request's total deadline."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        left = _remaining(timeout)
+        if left == 0.0:
+            raise httpcore.ConnectTimeout("total deadline passed")
+        address = resolve(host, port, left)
+        stream = self._inner.connect_tcp(
+            address, port, _remaining(timeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _Transport(httpx.HTTPTransport):
+    """httpx's transport on the deadline backend.
+
+    httpx does not take a network backend, so the pool it built is replaced
+    (`_pool`, stable since httpx 0.18); tests/probes/test_client.py fails if
+    that ever stops bounding a slow answer.
+    """
+
+    def __init__(self, context: ssl.SSLContext, limits: httpx.Limits) -> None:
+        super().__init__(verify=context, limits=limits, trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_DeadlineBackend(),
+        )
+
+
+# Errors and bodies --------------------------------------------------------------------------
+
+
+def _transport_error(exc: httpx.HTTPError, timeout_s: float, phase: str) -> str:
+    detail = one_line(str(exc), 200)
     if isinstance(exc, httpx.TimeoutException):
-        return f"timeout after {timeout_s:g} s ({exc.__class__.__name__})"
+        return f"timeout: no complete response within {timeout_s:g} s ({phase})"
     if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect: {str(exc) or 'refused'}"
+        if "CERTIFICATE_VERIFY_FAILED" in detail or "certificate verify failed" in detail:
+            reason = detail.split("certificate verify failed:", 1)[-1].split("(_ssl", 1)[0]
+            return f"TLS certificate rejected: {reason.strip() or detail}"
+        if "SSL" in detail or "TLS" in detail:
+            return f"TLS handshake failed: {detail}"
+        return f"cannot connect: {detail or 'refused'}"
     if isinstance(exc, httpx.RemoteProtocolError):
-        return f"protocol error: {str(exc) or 'connection closed mid-response'}"
-    return f"{exc.__class__.__name__}: {exc}"
+        return f"protocol error ({phase}): {detail or 'connection closed mid-response'}"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return f"connection broken ({phase}): {detail or exc.__class__.__name__}"
+    return f"{exc.__class__.__name__} ({phase}): {detail}"
+
+
+def decode_body(
+    raw: bytes, encoding: str | None, limit: int = MAX_BODY_BYTES
+) -> tuple[bytes, bool]:
+    """The body as the server meant it, at most `limit` bytes; True when cut short.
+
+    We ask for `identity`; a server that compresses anyway gets its gzip or
+    deflate undone with a bounded output, so a bomb stays `limit` bytes.
+    Unknown codings are left as they came.
+    """
+    coding = (encoding or "").strip().lower()
+    if coding in {"gzip", "x-gzip", "deflate"}:
+        wbits = 47 if coding != "deflate" else zlib.MAX_WBITS
+        try:
+            inflater = zlib.decompressobj(wbits)
+            out = inflater.decompress(raw, limit + 1)
+        except zlib.error:
+            if coding != "deflate":
+                return raw[:limit], len(raw) > limit
+            try:  # raw deflate without the zlib header, as some servers send it
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                out = inflater.decompress(raw, limit + 1)
+            except zlib.error:
+                return raw[:limit], len(raw) > limit
+        return out[:limit], len(out) > limit or bool(inflater.unconsumed_tail)
+    return raw[:limit], len(raw) > limit
+
+
+_JWT_SHAPE_BYTES = re.compile(JWT_SHAPE.pattern.encode())
+MIN_SECRET_CHARS = 8  # shorter strings are too likely to occur by chance
+
+
+def token_parts(token: str | None) -> tuple[str, ...]:
+    """The token and each of its segments: a forged variant keeps some of them intact."""
+    if not token:
+        return ()
+    return (token, *(part for part in token.split(".") if len(part) >= MIN_SECRET_CHARS))
+
+
+def _longest_first(values: Iterable[str | None]) -> tuple[str, ...]:
+    return tuple(
+        sorted({v for v in values if v and len(v) >= MIN_SECRET_CHARS}, key=len, reverse=True)
+    )
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """The run's secrets and anything JWT-shaped out of what a server sent back.
+
+    Narrower than `redact` (which also hides any `Bearer xyz`): a challenge
+    like `Bearer error="invalid_token"` is evidence, not a credential.
+    """
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return JWT_SHAPE.sub(REDACTED, text)
+
+
+def scrub_bytes(data: bytes, secrets: tuple[str, ...]) -> bytes:
+    for secret in secrets:
+        data = data.replace(secret.encode(), REDACTED.encode())
+    return _JWT_SHAPE_BYTES.sub(REDACTED.encode(), data)
 
 
 class ProbeClient:
@@ -55,7 +306,9 @@ class ProbeClient:
         pacer: Pacer | None,
         sink: SampleSink | None = None,
         allow_mutating: bool = True,
-        verify: bool | str = True,
+        ca_file: str | Path | None = None,
+        secrets: Collection[str] = (),
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
@@ -63,13 +316,14 @@ class ProbeClient:
         self.pacer = pacer
         self.sink = sink
         self.allow_mutating = allow_mutating
+        self.secrets = _longest_first((*token_parts(token), *secrets))
         self.collateral_429 = 0
+        limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=False,
-            verify=verify,
-            headers={"User-Agent": "spacetime-probes/0.1"},
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+            transport=transport or _Transport(ssl_context(ca_file), limits),
+            headers={"User-Agent": "spacetime-probes/0.1", "Accept-Encoding": "identity"},
             trust_env=False,
         )
 
@@ -92,7 +346,8 @@ class ProbeClient:
         `expect` is the status set the probe wants; it goes into the sample so
         a provoked 401 or 429 is not mistaken for an outage downstream.
         """
-        if method in MUTATING_METHODS and not self.allow_mutating:
+        method = method.upper()
+        if method not in SAFE_METHODS and not self.allow_mutating:
             raise MutationRefused(
                 f"{method} {endpoint} refused: the target is production "
                 "and --st-allow-mutating was not given"
@@ -113,7 +368,8 @@ class ProbeClient:
             # Pacing should make this impossible; if another client shares our
             # address, honour Retry-After once rather than fail an unrelated probe.
             self.collateral_429 += 1
-            time.sleep(min(_retry_after(exchange) or 1.0, 10.0))
+            wait = min(_retry_after(exchange) or 1.0, MAX_COLLATERAL_WAIT_S, self.timeout_s)
+            time.sleep(max(0.0, wait))
             exchange = self._send(method, endpoint, request_headers, body, pace, expect)
         return exchange
 
@@ -138,7 +394,7 @@ class ProbeClient:
         if threading.current_thread() is threading.main_thread():
             # Allure's step stack is per test thread; the concurrent drain's
             # worker threads have none, and their samples are in the results.
-            with allure.step(exchange.brief()):
+            with allure.step(redact(exchange.brief(), self.secrets)):
                 pass
         if self.sink is not None:
             self.sink(exchange, None if expect is None else exchange.status in expect)
@@ -147,15 +403,27 @@ class ProbeClient:
     def _timed(
         self, method: str, url: str, endpoint: str, headers: dict[str, str], body: bytes | None
     ) -> Exchange:
-        request = self._http.build_request(method, url, headers=headers, content=body)
+        def failed(error: str) -> Exchange:
+            return Exchange(
+                method, url, endpoint, dict(headers), body, None,
+                error=redact(error, self.secrets),
+            )  # fmt: skip
+
+        try:
+            request = self._http.build_request(method, url, headers=headers, content=body)
+        except Exception as exc:  # an unusable URL or header is this request's failure
+            return failed(f"invalid request: {exc.__class__.__name__}: {one_line(str(exc), 200)}")
         started = time.perf_counter()
+        _DEADLINE.at, _DEADLINE.tripped = started + self.timeout_s, False
+        phase = "waiting for the response headers"
         try:
             response = self._http.send(request, stream=True)
+            phase = f"reading the body after status {response.status_code}"
             try:
                 chunks: list[bytes] = []
                 size = 0
                 truncated = False
-                for chunk in response.iter_bytes():
+                for chunk in _raw_chunks(response):
                     chunks.append(chunk)
                     size += len(chunk)
                     if size > MAX_BODY_BYTES:
@@ -165,16 +433,15 @@ class ProbeClient:
             finally:
                 response.close()
         except httpx.HTTPError as exc:
-            return Exchange(
-                method,
-                url,
-                endpoint,
-                dict(headers),
-                body,
-                None,
-                error=_transport_error(exc, self.timeout_s),
-            )
-        raw = b"".join(chunks)
+            return failed(_transport_error(exc, self.timeout_s, phase))
+        except Exception as exc:  # whatever a hostile peer provokes is its failure, not ours
+            return failed(f"{exc.__class__.__name__} ({phase}): {one_line(str(exc), 200)}")
+        finally:
+            _DEADLINE.at = None
+        raw, cut = decode_body(b"".join(chunks), response.headers.get("content-encoding"))
+        # A server may echo what we sent; a mangled token is neither exact nor JWT-shaped.
+        sent = headers.get("Authorization", "")
+        echoes = _longest_first((*self.secrets, sent, sent.partition(" ")[2]))
         return Exchange(
             method=method,
             url=url,
@@ -182,11 +449,19 @@ class ProbeClient:
             request_headers=dict(headers),
             request_body=body,
             status=response.status_code,
-            headers={k.lower(): v for k, v in response.headers.items()},
-            body=raw[:MAX_BODY_BYTES],
-            truncated=truncated,
+            headers={k.lower(): scrub(v, echoes) for k, v in response.headers.items()},
+            body=scrub_bytes(raw, echoes),
+            truncated=truncated or cut,
             latency_ms=elapsed_ms,
         )
+
+
+def _raw_chunks(response: httpx.Response) -> Iterator[bytes]:
+    """The body as it came off the wire; a transport that read it already gives it whole."""
+    try:
+        yield from response.iter_raw()
+    except httpx.StreamConsumed:  # an injected transport with an in-memory body
+        yield response.content
 
 
 def _retry_after(exchange: Exchange) -> float | None:
@@ -194,6 +469,7 @@ def _retry_after(exchange: Exchange) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
         return None
+    return seconds if seconds == seconds else None  # NaN

@@ -61,4 +61,8 @@ class Exchange:
     def brief(self) -> str:
         if self.status is None:
             return f"{self.method} {self.endpoint} -> no response ({self.error})"
-        return f"{self.method} {self.endpoint} -> {self.status} in {self.latency_ms:.1f} ms"
+        brief = f"{self.method} {self.endpoint} -> {self.status} in {self.latency_ms:.1f} ms"
+        location = self.header("location")
+        if self.status is not None and 300 <= self.status < 400 and location:
+            brief += f" (redirect to {location[:120]}, not followed)"
+        return brief

@@ -9,6 +9,7 @@ to the shared results file, and the controller alone writes outcomes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -19,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from probes import profile as profiles
 from probes.checks import ProbeFailure
-from probes.client import MutationRefused, ProbeClient
+from probes.client import MutationRefused, ProbeClient, one_line, ssl_context, token_parts
 from probes.exchange import Exchange
 from probes.pacer import Pacer
 from probes.redact import redact
@@ -48,6 +50,9 @@ class Run:
     results_path: Path
     controller: bool
     server: EmbeddedServer | None = None
+    ca_file: str | None = None
+    tls_min_days: float = 30.0
+    tls_metrics_path: Path | None = None
     writer: ResultsWriter = field(init=False)
     pacer: Pacer = field(init=False)
     current_probe: tuple[str, str] = ("", "")
@@ -70,7 +75,9 @@ class Run:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.target.token, self.target.secret) if s)
+        """What redaction removes: the token, each of its segments, the signing secret."""
+        parts = (*token_parts(self.target.token), self.target.secret)
+        return tuple(sorted({s for s in parts if s}, key=len, reverse=True))
 
     @property
     def mutating_allowed(self) -> bool:
@@ -85,6 +92,8 @@ class Run:
             "examples": self.examples,
             "state_dir": str(self.state_dir),
             "results_path": str(self.results_path),
+            "ca_file": self.ca_file,
+            "tls_min_days": self.tls_min_days,
         }
 
     @classmethod
@@ -98,6 +107,8 @@ class Run:
             state_dir=Path(wire["state_dir"]),
             results_path=Path(wire["results_path"]),
             controller=False,
+            ca_file=wire["ca_file"],
+            tls_min_days=wire["tls_min_days"],
         )
 
     def record_sample(self, exchange: Exchange, expected: bool | None) -> None:
@@ -127,6 +138,8 @@ class Run:
             pacer=self.pacer,
             sink=self.record_sample,
             allow_mutating=self.mutating_allowed,
+            ca_file=self.ca_file,
+            secrets=self.secrets,
         )
 
 
@@ -190,6 +203,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="hypothesis examples per traversal category and method",
     )
     group.addoption(
+        "--st-timeout",
+        default=_env("ST_TIMEOUT"),
+        metavar="SECONDS",
+        help="total time a request may take; overrides the profile's request_timeout_s",
+    )
+    group.addoption(
+        "--st-ca-file",
+        default=_env("ST_CA_FILE"),
+        metavar="PATH",
+        help="PEM CA bundle to trust for an https target (default: certifi's) [ST_CA_FILE]",
+    )
+    group.addoption(
+        "--st-tls-min-days",
+        default=_env("ST_TLS_MIN_DAYS", "30"),
+        metavar="DAYS",
+        help="least days a certificate may have left before it expires (30) [ST_TLS_MIN_DAYS]",
+    )
+    group.addoption(
+        "--st-tls-metrics",
+        default=None,
+        metavar="PATH",
+        help="Prometheus textfile of the TLS facts (default: tls.prom beside the results)",
+    )
+    group.addoption(
         "--st-embedded-fault",
         action="append",
         default=[],
@@ -221,7 +258,38 @@ def _resolve_profile(config: pytest.Config) -> profiles.Profile:
     spec = config.getoption("st_profile")
     if spec is None:
         spec = "spacetime" if config.getoption("st_target") else "embedded"
-    return profiles.load(spec)
+    try:
+        profile = profiles.load(spec)
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise profiles.ProfileError(f"{spec}: nested too deeply to be a profile") from None
+    timeout = config.getoption("st_timeout")
+    if timeout is not None:
+        seconds = _number("--st-timeout", timeout, low=0.0, high=300.0)
+        if seconds <= 0:
+            raise profiles.ProfileError("--st-timeout must be more than 0 seconds")
+        profile = profile.model_copy(update={"request_timeout_s": seconds})
+    return profile
+
+
+def _number(option: str, text: str, *, low: float, high: float) -> float:
+    """An option's number, parsed at the edge: a bad one is one line naming the option."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise profiles.ProfileError(f"{option}: {text!r} is not a number") from None
+    if not low <= value <= high:  # NaN fails this too
+        raise profiles.ProfileError(f"{option}: {text} is outside {low:g} to {high:g}")
+    return value
+
+
+def _ca_file(config: pytest.Config) -> str | None:
+    path = config.getoption("st_ca_file")
+    if path:
+        try:
+            ssl_context(path)
+        except ValueError as exc:
+            raise TargetError(f"--st-ca-file: {exc}") from None
+    return path or None
 
 
 def _resolve_target(
@@ -235,6 +303,7 @@ def _resolve_target(
             rate_per_second=profile.rate_limit.rate_per_second,
             burst=profile.rate_limit.burst,
             scenes=profile.scenes,
+            mode=profile.kind,
             faults=tuple(config.getoption("st_embedded_fault")),
             request_log=Path(log) if log else None,
         )
@@ -249,16 +318,40 @@ def _resolve_target(
             "a target needs a token: give --st-token-file or token_file in the profile"
         )
     manager = config.getoption("st_manager_url") or profile.manager_url
+    token = read_secret_file(token_file, "token file")
+    if "auth" in getattr(profile, "families", ("auth",)) and token.count(".") != 2:
+        raise TargetError(
+            f"token file {token_file} does not hold a JWT "
+            f"({token.count('.') + 1} dot-separated segments, expected 3)"
+        )
     return (
         Target(
-            base_url=url.rstrip("/"),
-            manager_url=manager.rstrip("/") if manager else None,
-            token=read_secret_file(token_file, "token file"),
+            base_url=_base_url("--st-target", url),
+            manager_url=_base_url("--st-manager-url", manager) if manager else None,
+            token=token,
             secret=read_secret_file(secret_file, "secret file") if secret_file else None,
             embedded=False,
         ),
         None,
     )
+
+
+def _base_url(option: str, text: str) -> str:
+    """An http(s) base URL without credentials (they would be written to every report)."""
+    try:
+        url = httpx.URL(text.strip())
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise TargetError(f"{option}: not a URL ({one_line(str(exc), 120)})") from None
+    if url.scheme not in {"http", "https"} or not url.host:
+        raise TargetError(f"{option}: {one_line(text, 120)!r} is not an http:// or https:// URL")
+    if url.userinfo:
+        raise TargetError(
+            f"{option}: credentials in the URL would be written to every report; "
+            "give the token with --st-token-file"
+        )
+    if url.query or url.fragment:
+        raise TargetError(f"{option}: a base URL takes no query or fragment")
+    return str(url).rstrip("/")
 
 
 def _default_outputs(config: pytest.Config, reports: Path) -> None:
@@ -284,9 +377,15 @@ def pytest_configure(config: pytest.Config) -> None:
         profile = _resolve_profile(config)
         if config.getoption("st_examples") < 1:
             raise profiles.ProfileError("--st-examples must be at least 1")
+        min_days = _number(
+            "--st-tls-min-days", config.getoption("st_tls_min_days"), low=0.0, high=3650.0
+        )
+        ca_file = _ca_file(config)
         target, server = _resolve_target(config, profile)
     except (profiles.ProfileError, TargetError) as exc:
-        raise pytest.UsageError(str(exc)) from None
+        # One line, whatever the file or field names held (a YAML key can hold a newline).
+        raise pytest.UsageError(one_line(str(exc), 1000)) from None
+    metrics = config.getoption("st_tls_metrics")
     run = Run(
         profile=profile,
         target=target,
@@ -297,6 +396,9 @@ def pytest_configure(config: pytest.Config) -> None:
         results_path=results,
         controller=True,
         server=server,
+        ca_file=ca_file,
+        tls_min_days=min_days,
+        tls_metrics_path=Path(metrics) if metrics else results.parent / "tls.prom",
     )
     config.stash[RUN] = run
     run.writer.prepare()
@@ -356,9 +458,24 @@ def family_of(nodeid: str) -> str:
     return module.removeprefix("test_").removesuffix(".py")
 
 
+# Families about the connection, not the API: they apply to every profile, and
+# decide for themselves from the URL (tls skips http:// targets).
+TRANSPORT_FAMILIES = frozenset({"tls"})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     run = config.stash.get(RUN, None)
-    if run is None or run.mutating_allowed:
+    if run is None:
+        return
+    # Families the profile does not list (or cannot serve) skip every probe, saying why.
+    for item in items:
+        family = family_of(item.nodeid)
+        if family in TRANSPORT_FAMILIES:
+            continue
+        reason = run.profile.skip_reason(family)
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
+    if run.mutating_allowed:
         return
     skip = pytest.mark.skip(
         reason="mutating request against a production target (use --st-allow-mutating)"
@@ -399,6 +516,9 @@ def scene_guard(st_run: Run, st_client: ProbeClient) -> Iterator[str]:
     POST /scene changes what the target shows; a probe run must leave it as
     it found it. Yields the scene to use in request bodies.
     """
+    if not st_run.profile.scenes:  # an API without scenes (kind vtt): nothing to guard
+        yield ""
+        return
     fallback = st_run.profile.scenes[0]
     exchange = st_client.request("GET", "/scene", expect={200})
     try:
@@ -436,18 +556,46 @@ def probe(request: pytest.FixtureRequest) -> ProbeContext:
     return ProbeContext(request.node)
 
 
-@pytest.fixture(autouse=True)
-def _st_current_probe(request: pytest.FixtureRequest) -> Iterator[None]:
-    run = request.config.stash.get(RUN, None)
-    if run is None:
-        yield
-        return
-    run.current_probe = (request.node.nodeid, family_of(request.node.nodeid))
-    yield
-    run.current_probe = ("", "")
-
-
 # Reports: one line per failure, redacted, and the outcome records -------------------------
+
+
+def _redact_exception(exc: BaseException, secrets: tuple[str, ...]) -> None:
+    """Redact an exception's message in place, before any reporter formats it.
+
+    Allure and JUnit read the exception itself, not our rewritten report;
+    a message can carry what a hostile target sent back.
+    """
+    if isinstance(exc, ProbeFailure):
+        exc.reason = redact(exc.reason, secrets)
+    message = getattr(exc, "msg", None)  # pytest's skip/fail/xfail outcomes
+    if isinstance(message, str):
+        with contextlib.suppress(AttributeError):
+            exc.msg = redact(message, secrets)  # type: ignore[attr-defined]
+    with contextlib.suppress(AttributeError, TypeError):
+        exc.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in exc.args)
+
+
+def _redacting(item: pytest.Item) -> Iterator[None]:
+    run = item.config.stash.get(RUN, None)
+    try:
+        return (yield)
+    except BaseException as exc:
+        if run is not None:
+            _redact_exception(exc, run.secrets)
+        raise
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """Samples belong to the probe being set up, even those its session fixtures send."""
+    run = item.config.stash.get(RUN, None)
+    if run is not None:
+        run.current_probe = (item.nodeid, family_of(item.nodeid))
+    return (yield from _redacting(item))
+
+
+pytest_runtest_call = pytest.hookimpl(wrapper=True)(_redacting)
+pytest_runtest_teardown = pytest.hookimpl(wrapper=True)(_redacting)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -463,6 +611,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         line = failure.reason
         if failure.exchange is not None:
             line += f" | reproduce: {failure.exchange.curl(run.secrets)}"
+            _attach_exchange(failure.exchange, run.secrets)
         report.longrepr = redact(line, run.secrets)
     elif excinfo is not None and isinstance(excinfo.value, MutationRefused):
         report.longrepr = str(excinfo.value)
@@ -485,6 +634,7 @@ class _Recorder:
 
     def __init__(self, run: Run) -> None:
         self.run = run
+        self.tls_metrics: str | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         final = report.when == "call" or (report.when == "setup" and not report.passed)
@@ -520,6 +670,8 @@ class _Recorder:
              "exit_status": int(exitstatus), "counts": counts},
         )  # fmt: skip
         _write_allure_environment(session.config, run)
+        _finish_allure_results(session.config)
+        self.tls_metrics = _write_tls_metrics(run)
         if run.writer.error is not None:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
@@ -529,8 +681,62 @@ class _Recorder:
         run = self.run
         for line in render_summary(run.outcomes, run.profile, run.target, run.results_path):
             terminalreporter.write_line(line)
+        if self.tls_metrics:
+            terminalreporter.write_line(f"  tls metrics: {self.tls_metrics}")
         if run.writer.error is not None:
             terminalreporter.write_line(f"spacetime-probes: error: {run.writer.error}", red=True)
+
+
+def _write_tls_metrics(run: Run) -> str | None:
+    """blackbox-style TLS metrics from the tls outcomes, as a node_exporter textfile.
+
+    Returns what to print: the path written, or why it could not be.
+    """
+    from prometheus_client import write_to_textfile
+
+    from probes.tls import TlsFacts, metrics_registry
+
+    facts: dict[str, TlsFacts] = {}
+    success: dict[str, bool] = {}
+    for record in run.outcomes:
+        measured = record.get("measured") or {}
+        if record["family"] != "tls" or "url" not in measured:
+            continue
+        url = measured["url"]
+        facts.setdefault(url, TlsFacts.from_measured(measured))
+        if record["outcome"] != "skipped":
+            success[url] = success.get(url, True) and record["outcome"] == "passed"
+    if not facts or run.tls_metrics_path is None:
+        return None
+    path = run.tls_metrics_path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_to_textfile(str(path), metrics_registry(facts.values(), success))
+    except OSError as exc:
+        return f"not written: {path}: {exc.strerror or exc}"
+    return str(path)
+
+
+def _attach_exchange(exchange: Exchange, secrets: tuple[str, ...]) -> None:
+    """The failing request and its answer, redacted, on the Allure result."""
+    import allure
+
+    from probes.allure_report import exchange_attachment
+
+    allure.attach(
+        exchange_attachment(exchange, secrets),
+        name="exchange (redacted)",
+        attachment_type=allure.attachment_type.TEXT,
+    )
+
+
+def _finish_allure_results(config: pytest.Config) -> None:
+    """categories.json, and each failure's trace led by its probe path (the family rules)."""
+    from probes.allure_report import finish_results
+
+    directory = getattr(config.option, "allure_report_dir", None)
+    if directory:
+        finish_results(directory)
 
 
 def _write_allure_environment(config: pytest.Config, run: Run) -> None:

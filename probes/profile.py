@@ -9,16 +9,33 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-BUILTIN_PROFILES = ("spacetime", "embedded")
+BUILTIN_PROFILES = ("spacetime", "embedded", "vtt")
 
 Environment = Literal["local", "staging", "production"]
 Method = Literal["GET", "POST", "PUT", "DELETE", "PATCH"]
 MUTATING_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+# The kind of API: picks the contract family's shapes and the embedded server's --mode.
+# `generic`: no known shapes, no embedded server (give --st-target).
+Kind = Literal["spacetime", "vtt", "generic"]
+# The probe families, one module each: probes/test_<family>.py.
+Family = Literal[
+    "auth",
+    "rate_limit",
+    "latency",
+    "traversal",
+    "contract",
+    "health",
+    "performance",
+    "health_api",
+    "metrics",
+    "tls",
+]
+FAMILY_NAMES: tuple[str, ...] = Family.__args__  # type: ignore[attr-defined]
 
 
 class ProfileError(ValueError):
@@ -79,6 +96,95 @@ class Performance(_Strict):
     fail_at: Literal["medium", "high", "critical"] = "medium"
 
 
+Severity = Literal["warning", "critical"]
+
+
+class Levels(_Strict):
+    """A warning and a critical threshold on one value (either may be absent)."""
+
+    warning: float | None = Field(default=None, ge=0)
+    critical: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Levels:
+        if self.warning is not None and self.critical is not None and self.critical < self.warning:
+            raise ValueError("critical must be >= warning")
+        return self
+
+    def severity(self, value: float) -> Severity | None:
+        """The worst level `value` is above, or None."""
+        if self.critical is not None and value > self.critical:
+            return "critical"
+        if self.warning is not None and value > self.warning:
+            return "warning"
+        return None
+
+    def limit(self, severity: Severity) -> float | None:
+        return self.critical if severity == "critical" else self.warning
+
+    def describe(self, unit: str = "") -> str:
+        parts = [
+            f"{name} > {value:g}{unit}"
+            for name, value in (("warning", self.warning), ("critical", self.critical))
+            if value is not None
+        ]
+        return ", ".join(parts) or "no thresholds"
+
+
+def fails_at(severity: Severity | None, fail_at: Severity) -> bool:
+    """Whether a breach of `severity` fails a probe whose profile fails at `fail_at`."""
+    order = ("warning", "critical")
+    return severity is not None and order.index(severity) >= order.index(fail_at)
+
+
+class HealthApi(_Strict):
+    """A health API with liveness and readiness (seed 004's VTT shape)."""
+
+    health_path: str = Field(default="/api/health", pattern=r"^/[A-Za-z0-9_/\-.]*$")
+    live_path: str = Field(default="/api/health/live", pattern=r"^/[A-Za-z0-9_/\-.]*$")
+    ready_path: str = Field(default="/api/health/ready", pattern=r"^/[A-Za-z0-9_/\-.]*$")
+    # Checks whose failure makes the service unhealthy and not ready; any other
+    # failing check makes it degraded (still ready, still alive).
+    critical_checks: tuple[str, ...] = ("database",)
+    # Seed 004: response time > 2 s warning, > 5 s critical (endpoints and reported checks).
+    response_time_ms: Levels = Levels(warning=2000, critical=5000)
+    # The lowest severity that fails a probe: `degraded` is a warning, `unhealthy` critical.
+    fail_at: Severity = "warning"
+    # Requests per health endpoint for the response-time probe; the median is judged.
+    samples: int = Field(default=3, ge=1, le=20)
+
+
+class MetricFamily(_Strict):
+    name: str = Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+    type: Literal["counter", "gauge", "histogram", "summary", "untyped"]
+
+
+DEFAULT_METRIC_FAMILIES = (
+    MetricFamily(name="http_requests_total", type="counter"),
+    MetricFamily(name="http_request_duration_seconds", type="histogram"),
+)
+
+
+class Metrics(_Strict):
+    """A Prometheus text exposition endpoint and the thresholds judged from two scrapes."""
+
+    path: str = Field(pattern=r"^/[A-Za-z0-9_/\-.]*$")
+    auth: bool = False  # send the Bearer token with the scrape
+    families: tuple[MetricFamily, ...] = DEFAULT_METRIC_FAMILIES
+    # The request counter (by `status_label`) and the latency histogram the
+    # two-scrape thresholds read; null skips that threshold.
+    requests_metric: str | None = "http_requests_total"
+    status_label: str = "status"
+    duration_metric: str | None = "http_request_duration_seconds"
+    # 5xx share of the requests between the scrapes (seed 002: > 5 % warning, > 10 % critical).
+    error_ratio: Levels = Levels(warning=0.05, critical=0.10)
+    # p95 of the duration histogram between the scrapes (seeds 002, 003: > 1 s).
+    p95_seconds: Levels = Levels(warning=1.0)
+    fail_at: Severity = "warning"
+    # Rounds over the profile's GET endpoints sent before and between the two scrapes.
+    traffic_rounds: int = Field(default=5, ge=1, le=100)
+
+
 CONTRACT_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(method="POST", path="/scene", body={"scene_path": "{scene}"}),
     Endpoint(method="GET", path="/scene"),
@@ -93,22 +199,88 @@ CONTRACT_ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 
+VTT_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(method="GET", path="/api/health", auth=False),
+    Endpoint(method="GET", path="/api/health/live", auth=False),
+    Endpoint(method="GET", path="/api/health/ready", auth=False),
+    Endpoint(method="GET", path="/api/metrics"),
+    Endpoint(method="GET", path="/api/metrics/prometheus", auth=False),
+)
+
+SPACETIME_FAMILIES: tuple[str, ...] = (
+    "auth", "rate_limit", "latency", "traversal", "contract", "health", "performance", "metrics",
+    "tls",
+)  # fmt: skip
+# Defaults per kind, used when the profile does not list them itself.
+DEFAULT_ENDPOINTS: dict[str, tuple[Endpoint, ...]] = {
+    "spacetime": CONTRACT_ENDPOINTS,
+    "vtt": VTT_ENDPOINTS,
+    "generic": (),
+}
+DEFAULT_FAMILIES: dict[str, tuple[str, ...]] = {
+    "spacetime": SPACETIME_FAMILIES,
+    "vtt": ("auth", "rate_limit", "latency", "contract", "health_api", "metrics", "tls"),
+    "generic": ("auth", "rate_limit", "latency", "metrics", "tls"),
+}
+
+
 class Profile(_Strict):
     name: str = Field(min_length=1)
     environment: Environment
+    kind: Kind = "spacetime"
+    # The probe families that apply; the others skip every probe at collection.
+    families: tuple[Family, ...] = SPACETIME_FAMILIES  # type: ignore[assignment]
     target: str | None = Field(default=None, pattern=r"^https?://[^\s@]+$")
     manager_url: str | None = Field(default=None, pattern=r"^https?://[^\s@]+$")
     token_file: str | None = None
     rate_limit: RateLimit
     sla: Sla = Sla()
-    scenes: tuple[str, ...] = Field(min_length=1)
+    scenes: tuple[str, ...] = ()
     endpoints: tuple[Endpoint, ...] = CONTRACT_ENDPOINTS
     performance: Performance = Performance()
+    health_api: HealthApi = HealthApi()
+    metrics: Metrics | None = None
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: Any) -> Any:
+        """A profile that names its kind gets that kind's endpoints and families by default."""
+        if not isinstance(data, dict):
+            return data
+        kind = data.get("kind", "spacetime")
+        if kind not in DEFAULT_FAMILIES:
+            return data  # the field validator names the error
+        defaults = {"endpoints": DEFAULT_ENDPOINTS[kind], "families": DEFAULT_FAMILIES[kind]}
+        return {**defaults, **data}
+
+    @model_validator(mode="after")
+    def _needs(self) -> Profile:
+        if len(set(self.families)) != len(self.families):
+            raise ValueError("families: listed twice")
+        needs_scene = "traversal" in self.families or any(
+            "{scene}" in value for e in self.endpoints for value in (e.body or {}).values()
+        )
+        if needs_scene and not self.scenes:
+            raise ValueError("scenes: at least one scene is required by traversal and {scene}")
+        return self
 
     @property
     def production(self) -> bool:
         return self.environment == "production"
+
+    def skip_reason(self, family: str) -> str | None:
+        """Why a family's probes do not apply to this profile, or None when they do.
+
+        A module whose family the profile model does not know yet runs: a new
+        family is never switched off by omission.
+        """
+        if family in FAMILY_NAMES and family not in self.families:
+            listed = ", ".join(self.families)
+            return f"family {family} not in profile {self.name}'s families ({listed})"
+        if family == "metrics" and self.metrics is None:
+            return f"profile {self.name} names no metrics endpoint (metrics.path)"
+        return None
 
     def endpoint(self, method: str, path: str) -> Endpoint | None:
         for endpoint in self.endpoints:
@@ -120,7 +292,10 @@ class Profile(_Strict):
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    return f"{field}: {first['msg']}"
+    message = first["msg"].removeprefix("Value error, ")
+    if field == "(top level)" and ": " in message:
+        return message  # a cross-field rule names its own field
+    return f"{field}: {message}"
 
 
 def from_dict(data: object, *, origin: str = "<profile>") -> Profile:

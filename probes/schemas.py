@@ -6,7 +6,7 @@ wrong types are not.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -159,6 +159,62 @@ RESPONSES: dict[tuple[str, str], type[_Shape]] = {
     ("GET", "/status"): Status,
     ("GET", "/health"): Health,
 }
+
+
+# The VTT health API (seed 004; docs/vtt-contract.md) --------------------------------------
+
+
+class VttCheck(_Shape):
+    status: Literal["pass", "fail"]
+    # Seed 004's own example omits responseTime for the memory check.
+    responseTime: float | None = Field(default=None, ge=0)  # the wire name
+    message: str
+
+
+class VttHealth(_Shape):
+    status: Literal["healthy", "degraded", "unhealthy"]
+    uptime: float = Field(ge=0)
+    timestamp: float = Field(ge=0)
+    version: str
+    checks: dict[str, VttCheck]
+
+
+class VttLive(_Shape):
+    status: str
+
+
+class VttReady(_Shape):
+    status: str
+
+
+class VttRequests(_Shape):
+    total: int = Field(ge=0)
+    errors: int = Field(ge=0)
+
+
+class VttMetrics(_Shape):
+    timestamp: float = Field(ge=0)
+    uptime: float = Field(ge=0)
+    requests: VttRequests
+
+
+VTT_RESPONSES: dict[tuple[str, str], type[_Shape]] = {
+    ("GET", "/api/health"): VttHealth,
+    ("GET", "/api/health/live"): VttLive,
+    ("GET", "/api/health/ready"): VttReady,
+    ("GET", "/api/metrics"): VttMetrics,
+}
+
+# The contract family's registry: JSON shapes per profile kind, per (method, path).
+# An endpoint of the profile without an entry is skipped by the contract family
+# (a text endpoint such as /api/metrics/prometheus is the metrics family's).
+RESPONSES_BY_KIND: dict[str, dict[tuple[str, str], type[_Shape]]] = {
+    "spacetime": RESPONSES,
+    "vtt": VTT_RESPONSES,
+    "generic": {},
+}
+# Kinds whose errors are {"error": str, "message": str} JSON.
+ERROR_BODY_KINDS = frozenset({"spacetime", "vtt"})
 
 
 def violations(shape: type[_Shape], data: Any) -> str | None:

@@ -52,6 +52,7 @@ class EmbeddedServer:
         rate_per_second: float,
         burst: int,
         scenes: tuple[str, ...],
+        mode: str = "spacetime",
         faults: tuple[str, ...] = (),
         request_log: Path | None = None,
         startup_timeout_s: float = 20.0,
@@ -67,7 +68,9 @@ class EmbeddedServer:
             "--token-file", str(self.token_file),
             "--secret-file", str(self.secret_file),
             "--rate", f"{rate_per_second:g}", "--burst", str(burst),
+            "--mode", mode,
         ]  # fmt: skip
+        self.mode = mode
         for scene in scenes:
             self._args += ["--scene", scene]
         for fault in faults:
@@ -92,7 +95,10 @@ class EmbeddedServer:
                 ready = json.loads(self._ready.read_text())
                 return Target(
                     base_url=f"http://127.0.0.1:{ready['port']}",
-                    manager_url=f"http://127.0.0.1:{ready['manager_port']}",
+                    # Only the SpaceTime mode has a manager; the others' second port is empty.
+                    manager_url=f"http://127.0.0.1:{ready['manager_port']}"
+                    if self.mode == "spacetime"
+                    else None,
                     token=read_secret_file(self.token_file, "token file"),
                     secret=read_secret_file(self.secret_file, "secret file"),
                     embedded=True,

@@ -23,6 +23,7 @@ from refserver.config import (
     ConfigError,
     Settings,
     ip_address,
+    mode_name,
     non_empty,
     non_negative_float,
     port_number,
@@ -33,6 +34,7 @@ from refserver.config import (
 from refserver.faults import catalogue_lines
 from refserver.server import StartupError, bind, serve
 from refserver.state import ServerState
+from refserver.vtt import create_vtt_app, create_vtt_manager_app
 
 PROG = "refserver"
 USAGE_ERROR = 2
@@ -71,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault", action="append", metavar="NAME", help="enable a fault (repeatable)")
     p.add_argument("--request-log", type=Path, help="JSON Lines log of requests")
     p.add_argument("--ready-file", type=Path, help="written with the ports once serving")
+    p.add_argument("--mode", type=mode_name, help="contract served: spacetime or vtt (spacetime)")
+    p.add_argument(
+        "--vtt-failing-check",
+        type=non_empty,
+        action="append",
+        metavar="NAME",
+        help="vtt mode: this health check reports fail (database, memory; repeatable)",
+    )
     p.add_argument("--list-faults", action="store_true", help="print the fault catalogue and exit")
     return p
 
@@ -110,13 +120,19 @@ def run(settings: Settings) -> int:
         if state is not None:
             state.close()
         return _fail(f"cannot write {exc.filename or 'file'}: {exc.strerror or exc}")
+    if settings.mode != "spacetime":
+        logger.info("mode: %s", settings.mode)
     if settings.faults:
         logger.info("faults: %s", ", ".join(sorted(settings.faults)))
+    if settings.mode == "vtt":
+        api, manager = create_vtt_app(settings, state), create_vtt_manager_app(settings, state)
+    else:
+        api, manager = create_app(settings, state), create_manager_app(settings, state)
     try:
         asyncio.run(
             serve(
-                create_app(settings, state),
-                create_manager_app(settings, state),
+                api,
+                manager,
                 api_socket,
                 manager_socket,
                 settings.ready_file,

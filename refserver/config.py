@@ -17,13 +17,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from refserver import scenepath
-from refserver.faults import FAULTS, UnknownFault, parse_faults
+from refserver.faults import FAULTS, MODES, UnknownFault, parse_faults
 
 DEFAULT_SCENES: tuple[str, ...] = (
     "res://vr_main.tscn",
     "res://scenes/lobby.tscn",
     "res://scenes/levels/level_01.tscn",
 )
+
+# The VTT mode's health checks (seed 004's example): name -> critical. A failing
+# critical check makes the service unhealthy and not ready; any other, degraded.
+VTT_CHECKS: dict[str, bool] = {"database": True, "memory": False}
 
 T = TypeVar("T")
 
@@ -58,11 +62,28 @@ class Settings:
     ready_file: Path | None = None
     stall_period_seconds: float = 3.0
     stall_seconds: float = 1.0
+    # Which contract the API port serves: the SpaceTime HttpApiServer or the VTT health API.
+    mode: str = "spacetime"
+    # VTT mode: health checks that report "fail" (a simulated dependency outage, not a fault).
+    failing_checks: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.faults) - set(FAULTS))
         if unknown:
             raise ConfigError(f"unknown fault {unknown[0]!r}")
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown mode {self.mode!r} (valid: {', '.join(MODES)})")
+        misplaced = sorted(f for f in self.faults if FAULTS[f].mode != self.mode)
+        if misplaced:
+            fault = FAULTS[misplaced[0]]
+            raise ConfigError(f"fault {fault.name!r} applies to --mode {fault.mode}")
+        unknown_checks = sorted(set(self.failing_checks) - set(VTT_CHECKS))
+        if unknown_checks:
+            raise ConfigError(
+                f"unknown health check {unknown_checks[0]!r} (valid: {', '.join(VTT_CHECKS)})"
+            )
+        if self.failing_checks and self.mode != "vtt":
+            raise ConfigError("--vtt-failing-check applies to --mode vtt")
         if not self.scenes:
             raise ConfigError("at least one --scene is required")
         for scene in self.scenes:
@@ -139,6 +160,12 @@ def non_empty(text: str) -> str:
     return text
 
 
+def mode_name(text: str) -> str:
+    if text not in MODES:
+        raise argparse.ArgumentTypeError(f"not a mode: {text!r} (valid: {', '.join(MODES)})")
+    return text
+
+
 def _split_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
@@ -201,6 +228,9 @@ def settings_from(cli: Mapping[str, Any], environ: Mapping[str, str]) -> Setting
     secret_file = _pick(cli, environ, "secret_file", "REFSERVER_SECRET_FILE", Path, None)
     request_log = _pick(cli, environ, "request_log", "REFSERVER_REQUEST_LOG", Path, None)
     ready_file = cli.get("ready_file")
+    failing = _pick_list(
+        cli, environ, "vtt_failing_check", "REFSERVER_VTT_FAILING_CHECKS", non_empty
+    )
     return Settings(
         host=_pick(cli, environ, "host", "REFSERVER_HOST", non_empty, d.host),
         port=_pick(cli, environ, "port", "REFSERVER_PORT", port_number, d.port),
@@ -229,4 +259,6 @@ def settings_from(cli: Mapping[str, Any], environ: Mapping[str, str]) -> Setting
             {}, environ, "", "REFSERVER_STALL_PERIOD_S", positive_float, d.stall_period_seconds
         ),
         stall_seconds=_pick({}, environ, "", "REFSERVER_STALL_S", positive_float, d.stall_seconds),
+        mode=_pick(cli, environ, "mode", "REFSERVER_MODE", mode_name, d.mode),
+        failing_checks=frozenset(failing or ()),
     )

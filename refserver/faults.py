@@ -6,6 +6,8 @@ family that exists to catch it (the same names as the results format's
 ``family`` field), so the fault-matrix self-test knows which failure to expect.
 ``--list-faults`` prints this table; the code consults it through
 ``Settings.has(name)``, which refuses names that are not registered here.
+A fault belongs to one server ``mode`` (``spacetime`` or ``vtt``, the VTT
+health API of ``refserver/vtt.py``); naming it in the other mode is a usage error.
 """
 
 from __future__ import annotations
@@ -13,7 +15,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-FAMILIES = ("auth", "rate_limit", "latency", "traversal", "contract", "health", "performance")
+FAMILIES = (
+    "auth",
+    "rate_limit",
+    "latency",
+    "traversal",
+    "contract",
+    "health",
+    "performance",
+    "health_api",
+    "metrics",
+)
+MODES = ("spacetime", "vtt")
 
 
 @dataclass(frozen=True)
@@ -23,6 +36,7 @@ class Fault:
     name: str
     family: str
     description: str
+    mode: str = "spacetime"  # the server mode (``--mode``) the fault belongs to
 
 
 class UnknownFault(ValueError):
@@ -178,6 +192,75 @@ _CATALOGUE: tuple[Fault, ...] = (
     Fault("perf-high-memory", "performance", "static_memory_usage 11 GiB (high)"),
     Fault("perf-memory-exhaustion", "performance", "static_memory_usage 12.5 GiB (critical)"),
     Fault("perf-cache-cold", "performance", "cache hit_rate 0.35, miss_rate 0.65 (medium)"),
+    # --mode vtt: the VTT health contract (seed 004)
+    Fault(
+        "vtt-ready-200-when-unhealthy",
+        "health_api",
+        "database check fails (unhealthy) but /api/health/ready answers 200 ready",
+        "vtt",
+    ),
+    Fault(
+        "vtt-live-fails-on-critical",
+        "health_api",
+        "database check fails and /api/health/live answers 503 (liveness tied to a dependency)",
+        "vtt",
+    ),
+    Fault(
+        "vtt-status-inconsistent",
+        "health_api",
+        "database check fails but /api/health says status healthy (200)",
+        "vtt",
+    ),
+    Fault(
+        "vtt-unhealthy-200",
+        "health_api",
+        "database check fails, status unhealthy, but /api/health answers 200",
+        "vtt",
+    ),
+    Fault(
+        "vtt-health-slow",
+        "health_api",
+        "/api/health takes 2.2 s and reports the database check at 2200 ms (> 2 s warning)",
+        "vtt",
+    ),
+    Fault("vtt-schema-missing-version", "health_api", "/api/health lacks version", "vtt"),
+    # --mode vtt: the Prometheus exposition (seeds 002, 003, 004)
+    Fault(
+        "metrics-not-prometheus-text",
+        "metrics",
+        "/api/metrics/prometheus answers the JSON metrics document (application/json)",
+        "vtt",
+    ),
+    Fault(
+        "metrics-counter-reset",
+        "metrics",
+        "every scrape resets http_requests_total to 0 (delta exposition, StatsD-style flush)",
+        "vtt",
+    ),
+    Fault(
+        "metrics-missing-family",
+        "metrics",
+        "http_request_duration_seconds is observed but never registered: absent from scrapes",
+        "vtt",
+    ),
+    Fault(
+        "metrics-histogram-no-inf",
+        "metrics",
+        'the exposition drops the le="+Inf" bucket lines of every histogram',
+        "vtt",
+    ),
+    Fault(
+        "metrics-high-5xx",
+        "metrics",
+        "two of every three GET /api/metrics answer 500 (5xx ratio > 10 % of the traffic)",
+        "vtt",
+    ),
+    Fault(
+        "metrics-slow-p95",
+        "metrics",
+        "every 2nd GET /api/metrics takes +1.2 s (histogram p95 > 1 s over the traffic)",
+        "vtt",
+    ),
 )
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _CATALOGUE}
@@ -201,5 +284,8 @@ def parse_faults(names: Iterable[str]) -> frozenset[str]:
 
 
 def catalogue_lines() -> list[str]:
-    """``NAME<TAB>FAMILY<TAB>description`` lines, in catalogue order (``--list-faults``)."""
-    return [f"{f.name}\t{f.family}\t{f.description}" for f in _CATALOGUE]
+    """``NAME<TAB>FAMILY<TAB>description<TAB>MODE`` lines, in catalogue order (``--list-faults``).
+
+    The mode is last so a reader of the first three columns keeps working.
+    """
+    return [f"{f.name}\t{f.family}\t{f.description}\t{f.mode}" for f in _CATALOGUE]

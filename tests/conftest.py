@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from reliability.report import write_tables
 from support import SELF_TEST_REPORTS, ProbeRun, render_fault_table, run_probes
 
 
@@ -23,7 +24,15 @@ _SESSION_STARTED = time.time()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the fault matrix rows this session wrote (from any xdist worker)."""
+    """Print the self-test tables this session wrote (from any xdist worker)."""
+    _print_fault_matrix(terminalreporter)
+    for title, table in write_tables(SELF_TEST_REPORTS, _SESSION_STARTED):
+        terminalreporter.write_sep("=", title)
+        for line in table.splitlines():
+            terminalreporter.write_line(line)
+
+
+def _print_fault_matrix(terminalreporter: pytest.TerminalReporter) -> None:
     rows_dir = SELF_TEST_REPORTS / "fault-matrix"
     rows = [
         path

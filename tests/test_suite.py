@@ -26,10 +26,12 @@ def conforming(tmp_path_factory: pytest.TempPathFactory):
 
 def test_conforming_server_passes(conforming) -> None:
     assert conforming.returncode == 0, conforming.output[-4000:]
-    outcomes = conforming.outcomes()
-    assert {o for o in outcomes.values()} == {"passed"}
-    families = {r["family"] for r in conforming.records if r["kind"] == "outcome"}
-    assert families == FAMILIES
+    outcomes = [r for r in conforming.records if r["kind"] == "outcome"]
+    assert {r["family"] for r in outcomes if r["outcome"] == "passed"} == FAMILIES
+    assert {r["outcome"] for r in outcomes if r["family"] in FAMILIES} == {"passed"}
+    # The other families skip as a whole: not in the profile, or nothing to probe here.
+    others = [r for r in outcomes if r["family"] not in FAMILIES]
+    assert {r["outcome"] for r in others} <= {"skipped"}
     assert "failing families: none" in conforming.output
     assert "Traceback" not in conforming.output
 
@@ -175,7 +177,7 @@ def test_bad_profile_yaml_names_file_and_field(tmp_path: Path) -> None:
 
 def test_unreachable_target_fails_every_probe_cleanly(tmp_path: Path) -> None:
     token = tmp_path / "token"
-    token.write_text("not-a-real-token")
+    token.write_text("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.bm90LXJlYWw")  # JWT-shaped
     run = run_probes(
         tmp_path / "out", "--st-target=http://127.0.0.1:9", f"--st-token-file={token}",
         "--st-manager-url=http://127.0.0.1:9", "--st-profile=embedded", "-x",

@@ -24,7 +24,8 @@ def test_counts_outcomes_and_within_sla_exactly_at_the_threshold() -> None:
     t = bucket.tally
     assert (t.total, t.answered, t.rate_limited, t.server_errors, t.failed) == (6, 5, 1, 1, 3)
     assert t.within_sla == 4
-    assert t.hdr is not None and t.hdr.get_total_count() == 5
+    assert merge_encoded([bucket.hdr]).get_total_count() == 5
+    assert t.hdr is None  # released once encoded: only the text is kept
 
 
 def test_buckets_close_after_the_lag_and_fold_into_the_run() -> None:
@@ -47,8 +48,10 @@ def test_open_model_keeps_corrected_and_uncorrected_apart() -> None:
     book.record("GET", "/a", 0.0, 5.0, Outcome.OK, corrected_ms=900.0)
     (bucket,) = book.close_all()
     assert bucket.tally.within_sla == 0  # judged on the corrected latency
-    assert percentile_ms(bucket.tally.hdr, 99) == pytest.approx(900.0, rel=1e-3)
-    assert percentile_ms(bucket.tally.hdr_uncorrected, 99) == pytest.approx(5.0, rel=1e-3)
+    assert percentile_ms(merge_encoded([bucket.hdr]), 99) == pytest.approx(900.0, rel=1e-3)
+    run = dict(book.endpoints())[("GET", "/a")]
+    assert percentile_ms(run.hdr, 99) == pytest.approx(900.0, rel=1e-3)
+    assert percentile_ms(run.hdr_uncorrected, 99) == pytest.approx(5.0, rel=1e-3)
 
 
 def test_values_are_clamped_into_the_histogram_range() -> None:
@@ -90,11 +93,11 @@ def test_merging_workers_equals_recording_in_one_process(samples: list, drains: 
             master.merge(workers[worker].drain())
     for worker in workers:
         master.merge(worker.drain())
-    ours = {b.start_s: b.tally for b in master.close_all()}
-    theirs = {b.start_s: b.tally for b in single.close_all()}
+    ours = {b.start_s: b for b in master.close_all()}
+    theirs = {b.start_s: b for b in single.close_all()}
     assert ours.keys() == theirs.keys()
-    for start, tally in theirs.items():
-        mine = ours[start]
+    for start, bucket in theirs.items():
+        mine, tally = ours[start].tally, bucket.tally
         assert (mine.total, mine.answered, mine.rate_limited, mine.server_errors) == (
             tally.total,
             tally.answered,
@@ -102,10 +105,10 @@ def test_merging_workers_equals_recording_in_one_process(samples: list, drains: 
             tally.server_errors,
         )
         assert mine.within_sla == tally.within_sla
-        assert mine.hdr is not None and tally.hdr is not None
-        assert mine.hdr.get_total_count() == tally.hdr.get_total_count()
+        merged, expected = merge_encoded([ours[start].hdr]), merge_encoded([bucket.hdr])
+        assert merged.get_total_count() == expected.get_total_count()
         for p in (50, 95, 99, 100):
-            assert mine.hdr.get_value_at_percentile(p) == tally.hdr.get_value_at_percentile(p)
+            assert merged.get_value_at_percentile(p) == expected.get_value_at_percentile(p)
 
 
 def test_merge_encoded_reads_back_what_the_results_file_holds() -> None:

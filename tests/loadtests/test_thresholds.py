@@ -8,7 +8,13 @@ from loadtests.thresholds import EndpointSummary, Policy, judge, percentile_rank
 
 
 def summary(endpoint: str = "/scenes", **counts: float) -> EndpointSummary:
-    values = {"total": 100, "answered": 100, "failed": 0, "rate_limited": 0, "within_sla": 100}
+    values: dict[str, float] = {
+        "total": 100,
+        "answered": 100,
+        "failed": 0,
+        "rate_limited": 0,
+        "within_sla": 100,
+    }
     values.update(counts)
     return EndpointSummary(
         "GET",

@@ -121,8 +121,8 @@ def test_list_faults(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert [line.split("\t")[0] for line in lines] == list(FAULTS)
     for line in lines:
-        name, family, description = line.split("\t")
-        assert family == FAULTS[name].family and description
+        name, family, description, mode = line.split("\t")
+        assert family == FAULTS[name].family and description and mode == FAULTS[name].mode
 
 
 def test_unknown_fault_is_a_one_line_error(tmp_path: Path) -> None:

@@ -1,0 +1,729 @@
+"""Webhook alerts from a scheduled probe run, with the health monitor's alert types.
+
+``python -m slo.notify --results reports/results.jsonl [--slo-report FILE]`` reads the
+last run in a results file (and, if given, the SLO report's JSON), decides which alert
+types fire, and posts one message per notice to a Slack, Discord or generic JSON webhook.
+Seed 000's health monitor is the model: the same five types, at most one alert per type
+per 5 minutes, plus a sixth for a page-level SLO burn, and a resolved notice when a type
+clears. The state that makes this hold across runs lives in the ledger
+(:mod:`slo.alertstate`).
+
+The rules (docs/gitlab.md, "Alerts"):
+
+=====================  =================================================================
+API_DOWN               half or more of the run's ``/performance`` requests got no answer
+                       or a 5xx (any endpoint, when the run has no ``/performance``)
+SLOW_RESPONSE          the median of the answered ``/performance`` latencies over the
+                       monitor's 0.2 s (one slow request is not an alert)
+HIGH_MEMORY            ``memory.static_memory_usage`` over 10 GiB (critical over 12 GiB)
+LOW_FPS                ``engine.fps`` under 90 (high under 85, critical under 45)
+RATE_LIMIT_VIOLATIONS  a rate_limit probe failed, or a paced probe met a 429 it did not
+                       provoke (someone else is spending this client's budget)
+SLO_PAGE_BURN          a page-severity multi-window burn alert fires in the SLO report
+=====================  =================================================================
+
+A type whose evidence is missing from the run (a skipped family, no SLO report) is
+*unknown*: it neither fires nor resolves.
+
+Everything above the ``# shell`` line is pure: records and report in, alerts, decisions
+and payloads out. The webhook URL is a credential (a Slack URL is one): it is read from
+``--webhook`` or ``$ALERT_WEBHOOK_URL`` and never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from slo.alertstate import AlertState
+
+API_DOWN = "API_DOWN"
+SLOW_RESPONSE = "SLOW_RESPONSE"
+HIGH_MEMORY = "HIGH_MEMORY"
+LOW_FPS = "LOW_FPS"
+RATE_LIMIT_VIOLATIONS = "RATE_LIMIT_VIOLATIONS"
+SLO_PAGE_BURN = "SLO_PAGE_BURN"
+ALERT_TYPES = (API_DOWN, SLOW_RESPONSE, HIGH_MEMORY, LOW_FPS, RATE_LIMIT_VIOLATIONS, SLO_PAGE_BURN)
+
+FORMATS = ("slack", "discord", "generic")
+GIB = 1024**3
+PERFORMANCE = "/performance"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Seed 000's health monitor defaults, in the probes' units."""
+
+    down_ratio: float = 0.5  # share of /performance requests unanswered or 5xx
+    slow_ms: float = 200.0  # --response-time 0.2
+    # The monitor judges each poll; a run's typical poll is its median. One cold request
+    # must not page; the p95 SLA is the latency family's verdict and the SLO's.
+    slow_percentile: float = 50.0
+    memory_gib: float = 10.0  # "High: >10GB (80% of 12GB limit)"
+    memory_critical_gib: float = 12.0
+    fps: float = 90.0  # medium < 90, high < 85, critical < 45 (alert rules)
+    fps_high: float = 85.0
+    fps_critical: float = 45.0
+    interval_s: float = 300.0  # "Max 1 alert per type per 5 minutes"
+
+
+@dataclass(frozen=True)
+class Alert:
+    alert_type: str
+    severity: str  # medium | high | critical
+    summary: str  # one line
+    facts: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Run:
+    """The facts of one probe run that the rules read."""
+
+    run_id: str
+    environment: str
+    target: str
+    commit: str | None = None
+    ended: bool = False
+    exit_status: int | None = None
+    samples: tuple[dict[str, Any], ...] = ()
+    outcomes: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where the notice comes from, for the message's links and footer."""
+
+    pipeline_url: str | None = None
+    job_url: str | None = None
+    project: str | None = None
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def last_run(records: Iterable[Mapping[str, Any]]) -> Run | None:
+    """The latest run in a results file (files may hold several, concatenated)."""
+    runs: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    for record in records:
+        run_id = record.get("run_id")
+        if not isinstance(run_id, str):
+            continue
+        if run_id not in runs:
+            order.append(run_id)
+            runs[run_id] = {
+                "environment": str(record.get("environment") or "unknown"),
+                "target": str(record.get("target") or ""),
+                "samples": [],
+                "outcomes": [],
+                "started": None,
+                "ended": False,
+                "exit_status": None,
+                "commit": None,
+                "source": record.get("source"),
+            }
+        run = runs[run_id]
+        kind = record.get("kind")
+        if kind == "sample":
+            run["samples"].append(dict(record))
+        elif kind == "outcome":
+            run["outcomes"].append(dict(record))
+        elif kind == "run":
+            if record.get("phase") == "start":
+                run["started"] = record.get("ts")
+                run["commit"] = record.get("commit")
+            elif record.get("phase") == "end":
+                run["ended"] = True
+                run["exit_status"] = record.get("exit_status")
+    probe_runs = [r for r in order if runs[r]["source"] in (None, "probe")]
+    if not probe_runs:
+        return None
+    latest = max(probe_runs, key=lambda r: (runs[r]["started"] or 0.0, probe_runs.index(r)))
+    run = runs[latest]
+    return Run(
+        run_id=latest,
+        environment=run["environment"],
+        target=run["target"],
+        commit=run["commit"],
+        ended=run["ended"],
+        exit_status=run["exit_status"],
+        samples=tuple(run["samples"]),
+        outcomes=tuple(run["outcomes"]),
+    )
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+def _failed(sample: Mapping[str, Any]) -> bool:
+    status = sample.get("status")
+    return not isinstance(status, int) or status >= 500
+
+
+def _nearest_rank(values: Sequence[float], percentile: float) -> float:
+    ordered = sorted(values)
+    rank = max(1, math.ceil(percentile / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def api_down(run: Run, t: Thresholds) -> Alert | None:
+    performance = [s for s in run.samples if s.get("endpoint") == PERFORMANCE]
+    pool = performance or list(run.samples)
+    if not pool:
+        raise _Unknown
+    failed = [s for s in pool if _failed(s)]
+    where = "GET /performance" if performance else "the API"
+    # Without /performance (another API kind), only a run where nothing answered is down.
+    if len(failed) / len(pool) < (t.down_ratio if performance else 1.0):
+        return None
+    first = failed[0]
+    why = first.get("error") or f"HTTP {first.get('status')}"
+    return Alert(
+        API_DOWN,
+        "critical",
+        f"{where}: {len(failed)} of {len(pool)} requests got no answer or a 5xx (first: {why})",
+        (("failed", str(len(failed))), ("requests", str(len(pool)))),
+    )
+
+
+def slow_response(run: Run, t: Thresholds) -> Alert | None:
+    latencies = [
+        float(s["latency_ms"])
+        for s in run.samples
+        if s.get("endpoint") == PERFORMANCE
+        and isinstance(s.get("status"), int)
+        and isinstance(s.get("latency_ms"), int | float)
+    ]
+    if not latencies:
+        raise _Unknown
+    p = _nearest_rank(latencies, t.slow_percentile)
+    if p <= t.slow_ms:
+        return None
+    over = sum(1 for v in latencies if v > t.slow_ms)
+    return Alert(
+        SLOW_RESPONSE,
+        "medium",
+        f"GET /performance p{t.slow_percentile:g} {p:.1f} ms > {t.slow_ms:g} ms "
+        f"({over} of {len(latencies)} over, max {max(latencies):.1f} ms)",
+        (
+            (f"p{t.slow_percentile:g}_ms", f"{p:.1f}"),
+            ("limit_ms", f"{t.slow_ms:g}"),
+            ("samples", str(len(latencies))),
+        ),
+    )
+
+
+def _measured(run: Run, metric: str) -> float | None:
+    """The last value a performance probe measured for ``metric``."""
+    value = None
+    for outcome in run.outcomes:
+        measured = outcome.get("measured")
+        if (
+            outcome.get("family") == "performance"
+            and isinstance(measured, dict)
+            and measured.get("metric") == metric
+            and isinstance(measured.get("value"), int | float)
+            and not isinstance(measured.get("value"), bool)
+        ):
+            value = float(measured["value"])
+    return value
+
+
+def high_memory(run: Run, t: Thresholds) -> Alert | None:
+    value = _measured(run, "memory.static_memory_usage")
+    if value is None:
+        raise _Unknown
+    if value <= t.memory_gib * GIB:
+        return None
+    critical = value > t.memory_critical_gib * GIB
+    limit = t.memory_critical_gib if critical else t.memory_gib
+    return Alert(
+        HIGH_MEMORY,
+        "critical" if critical else "high",
+        f"static memory {value / GIB:.2f} GiB > {limit:g} GiB",
+        (("static_memory_gib", f"{value / GIB:.2f}"), ("limit_gib", f"{limit:g}")),
+    )
+
+
+def low_fps(run: Run, t: Thresholds) -> Alert | None:
+    value = _measured(run, "engine.fps")
+    if value is None:
+        raise _Unknown
+    if value >= t.fps:
+        return None
+    if value < t.fps_critical:
+        severity, limit = "critical", t.fps_critical
+    elif value < t.fps_high:
+        severity, limit = "high", t.fps_high
+    else:
+        severity, limit = "medium", t.fps
+    return Alert(
+        LOW_FPS,
+        severity,
+        f"engine.fps {value:g} < {limit:g}",
+        (("fps", f"{value:g}"), ("limit", f"{limit:g}")),
+    )
+
+
+def rate_limit_violations(run: Run, t: Thresholds) -> Alert | None:
+    limiter = [o for o in run.outcomes if o.get("family") == "rate_limit"]
+    broken = [o for o in limiter if o.get("outcome") in ("failed", "error")]
+    unprovoked = [
+        s for s in run.samples if s.get("status") == 429 and s.get("expected_status") is False
+    ]
+    if not limiter and not run.samples:
+        raise _Unknown
+    if not broken and not unprovoked:
+        return None
+    parts = []
+    if broken:
+        reason = str(broken[0].get("reason") or broken[0].get("probe") or "").split(" | ", 1)[0]
+        parts.append(f"{len(broken)} rate-limit probe(s) failed (first: {reason})")
+    if unprovoked:
+        parts.append(f"{len(unprovoked)} paced request(s) met a 429 they did not provoke")
+    return Alert(
+        RATE_LIMIT_VIOLATIONS,
+        "medium",
+        "; ".join(parts),
+        (("failed_probes", str(len(broken))), ("unprovoked_429", str(len(unprovoked)))),
+    )
+
+
+def slo_page_burn(report: Mapping[str, Any] | None) -> Alert | None:
+    """Page-severity multi-window alerts firing on an SLO (overall, not per endpoint)."""
+    if not report:
+        raise _Unknown
+    slos = [
+        s for s in report.get("slos") or [] if isinstance(s, dict) and s.get("endpoint") is None
+    ]
+    if not any(s.get("valid") for s in slos):
+        raise _Unknown
+    firing = []
+    for slo in slos:
+        for line in slo.get("alerts") or []:
+            if line.get("severity") == "page" and line.get("alert"):
+                firing.append(
+                    f"{slo.get('slo_name')}: burn {line.get('long_window_burn_rate', 0):.2f}x "
+                    f"and {line.get('short_window_burn_rate', 0):.2f}x > "
+                    f"{line.get('error_budget_burn_rate_threshold', 0):.2f}x "
+                    f"({line.get('error_budget_policy_step_name')})"
+                )
+    if not firing:
+        return None
+    return Alert(
+        SLO_PAGE_BURN,
+        "critical",
+        "; ".join(firing),
+        (("report_state", str(report.get("state", "?"))),),
+    )
+
+
+class _Unknown(Exception):
+    """The run holds no evidence for this type: it neither fires nor resolves."""
+
+
+def evaluate(
+    run: Run, thresholds: Thresholds, slo_report: Mapping[str, Any] | None = None
+) -> dict[str, Alert | None]:
+    """Per alert type with evidence: the alert if it fires, None if it is clear."""
+    rules = {
+        API_DOWN: lambda: api_down(run, thresholds),
+        SLOW_RESPONSE: lambda: slow_response(run, thresholds),
+        HIGH_MEMORY: lambda: high_memory(run, thresholds),
+        LOW_FPS: lambda: low_fps(run, thresholds),
+        RATE_LIMIT_VIOLATIONS: lambda: rate_limit_violations(run, thresholds),
+        SLO_PAGE_BURN: lambda: slo_page_burn(slo_report),
+    }
+    out: dict[str, Alert | None] = {}
+    for name, rule in rules.items():
+        try:
+            out[name] = rule()
+        except _Unknown:
+            continue
+    return out
+
+
+# ----------------------------------------------------------------------------- rate limiting
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do for one type, and the state to keep whether or not the notice arrives."""
+
+    alert_type: str
+    action: str  # firing | resolved | suppressed | none
+    alert: Alert | None
+    if_sent: AlertState
+    if_not_sent: AlertState
+    reason: str = ""
+
+
+def decide(
+    verdicts: Mapping[str, Alert | None],
+    states: Mapping[str, AlertState],
+    now: float,
+    interval_s: float,
+) -> list[Decision]:
+    """Which notices to send, at most one firing notice per type per ``interval_s``.
+
+    A firing notice goes out when the type fires and none went out in the last interval
+    (repeats while it keeps firing, like the health monitor). A resolved notice goes out
+    once when a type clears whose last delivered notice was a firing one, so a flapping
+    type whose re-fire was suppressed does not resolve twice.
+    """
+    decisions = []
+    for name in ALERT_TYPES:
+        if name not in verdicts:
+            continue
+        alert = verdicts[name]
+        old = states.get(name, AlertState(name))
+        if alert is not None:
+            since = old.since if old.firing and old.since is not None else now
+            kept = replace(old, firing=True, since=since, summary=alert.summary)
+            if old.last_sent is not None and now - old.last_sent < interval_s:
+                ago = now - old.last_sent
+                decisions.append(
+                    Decision(
+                        name, "suppressed", alert, kept, kept,
+                        f"last sent {ago:.0f} s ago; at most one per {interval_s:g} s",
+                    )
+                )  # fmt: skip
+                continue
+            sent = replace(kept, notified="firing", last_sent=now)
+            decisions.append(Decision(name, "firing", alert, sent, kept))
+            continue
+        cleared = replace(old, firing=False, since=None)
+        if old.notified == "firing":
+            decisions.append(
+                Decision(name, "resolved", None, replace(cleared, notified="resolved"), old)
+            )
+        else:
+            decisions.append(Decision(name, "none", None, cleared, cleared))
+    return decisions
+
+
+# ----------------------------------------------------------------------------- payloads
+
+_COLOURS = {"critical": 0xD9534F, "high": 0xF0AD4E, "medium": 0xF7D154, "resolved": 0x5CB85C}
+
+
+def headline(decision: Decision, run: Run) -> str:
+    if decision.action == "resolved":
+        return f"[RESOLVED] {decision.alert_type} on {run.environment}"
+    assert decision.alert is not None
+    return f"[FIRING] {decision.alert_type} ({decision.alert.severity}) on {run.environment}"
+
+
+def _summary(decision: Decision) -> str:
+    if decision.alert is not None:
+        return decision.alert.summary
+    previous = decision.if_not_sent.summary
+    return "cleared" + (f" (was: {previous})" if previous else "")
+
+
+def _facts(decision: Decision, run: Run, context: Context) -> list[tuple[str, str]]:
+    facts = [("environment", run.environment), ("target", run.target), ("run", run.run_id)]
+    if run.commit:
+        facts.append(("commit", run.commit[:12]))
+    if decision.alert is not None:
+        facts.extend(decision.alert.facts)
+    if context.pipeline_url:
+        facts.append(("pipeline", context.pipeline_url))
+    return facts
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def payload(fmt: str, decision: Decision, run: Run, context: Context, now: float) -> dict[str, Any]:
+    """The JSON body for one notice in the chosen webhook format."""
+    title = headline(decision, run)
+    summary = _summary(decision)
+    facts = _facts(decision, run, context)
+    severity = decision.alert.severity if decision.alert is not None else "resolved"
+    colour = _COLOURS.get(severity, 0x999999)
+    if fmt == "slack":
+        return {
+            "text": _slack_escape(f"{title}: {summary}"),
+            "attachments": [
+                {
+                    "color": f"#{colour:06x}",
+                    "title": _slack_escape(title),
+                    "text": _slack_escape(summary),
+                    "fields": [
+                        {"title": k, "value": _slack_escape(v), "short": len(v) < 40}
+                        for k, v in facts
+                    ],
+                    "footer": "spacetime-probes",
+                    "ts": int(now),
+                }
+            ],
+        }
+    if fmt == "discord":
+        return {
+            "username": "spacetime-probes",
+            "content": _cut(f"**{title}**: {summary}", 2000),
+            "embeds": [
+                {
+                    "title": _cut(title, 256),
+                    "description": _cut(summary, 4096),
+                    "color": colour,
+                    "fields": [
+                        {"name": _cut(k, 256), "value": _cut(v or "-", 1024), "inline": True}
+                        for k, v in facts[:25]
+                    ],
+                    "timestamp": _iso(now),
+                    "footer": {"text": "spacetime-probes"},
+                }
+            ],
+            # Target-controlled text must never ping @everyone.
+            "allowed_mentions": {"parse": []},
+        }
+    if fmt == "generic":
+        alert = decision.alert
+        return {
+            "source": "spacetime-probes",
+            "status": "resolved" if decision.action == "resolved" else "firing",
+            "alert_type": decision.alert_type,
+            "severity": alert.severity if alert else None,
+            "environment": run.environment,
+            "target": run.target,
+            "summary": summary,
+            "facts": dict(facts),
+            "run_id": run.run_id,
+            "commit": run.commit,
+            "since": _iso(decision.if_sent.since) if decision.if_sent.since else None,
+            "pipeline_url": context.pipeline_url,
+            "job_url": context.job_url,
+            "timestamp": _iso(now),
+        }
+    raise ValueError(f"unknown webhook format {fmt!r}")
+
+
+def guess_format(url: str) -> str:
+    """slack for hooks.slack.com, discord for discord(app).com webhooks, else generic."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "hooks.slack.com":
+        return "slack"
+    if host in {"discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"}:
+        return "discord"
+    return "generic"
+
+
+def describe_url(url: str) -> str:
+    """What may be printed about a webhook URL: its scheme and host, never its path."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}/…"
+
+
+# ----------------------------------------------------------------------------- shell
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"slo: error: (command line): slo.notify: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m slo.notify",
+        description="Webhook alerts (health monitor types) from a probe run's results.",
+    )
+    p.add_argument("--results", type=Path, default=Path("reports/results.jsonl"))
+    p.add_argument(
+        "--ledger",
+        type=Path,
+        default=Path(os.environ.get("SLO_LEDGER", "reports/slo-ledger.sqlite")),
+        help="the SLO ledger holding the alert state (default $SLO_LEDGER)",
+    )
+    p.add_argument("--slo-report", type=Path, help="slo report's JSON, for SLO_PAGE_BURN")
+    p.add_argument(
+        "--webhook",
+        default=None,
+        help="webhook URL (default $ALERT_WEBHOOK_URL); without one, print only",
+    )
+    p.add_argument(
+        "--format",
+        choices=(*FORMATS, "auto"),
+        default=os.environ.get("ALERT_WEBHOOK_FORMAT") or "auto",
+        help="payload format (default auto: from the URL's host, else generic)",
+    )
+    p.add_argument("--interval", type=float, default=Thresholds.interval_s, metavar="SECONDS")
+    p.add_argument("--slow-ms", type=float, default=Thresholds.slow_ms)
+    p.add_argument("--slow-percentile", type=float, default=Thresholds.slow_percentile, metavar="P")
+    p.add_argument("--memory-gib", type=float, default=Thresholds.memory_gib)
+    p.add_argument("--fps", type=float, default=Thresholds.fps)
+    p.add_argument("--now", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--timeout", type=float, default=10.0, help="per webhook request, seconds")
+    return p
+
+
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    from slo.errors import SloError
+
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise SloError(str(path), "(file)", "expected an existing results file") from None
+    except OSError as exc:
+        raise SloError(str(path), "(file)", f"expected a readable file ({exc.strerror})") from None
+    records = []
+    for line in text.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue  # a killed run's last line; the SLO ingest counts these
+        if isinstance(value, dict):
+            records.append(value)
+    return records
+
+
+def _read_report(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    from slo.errors import SloError
+
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None  # the report job did not get that far: SLO_PAGE_BURN is unknown
+    except (OSError, ValueError) as exc:
+        raise SloError(str(path), "(file)", f"expected the SLO report's JSON ({exc})") from None
+    return value if isinstance(value, dict) else None
+
+
+@dataclass
+class Delivery:
+    url: str
+    fmt: str
+    timeout: float
+    errors: list[str] = field(default_factory=list)
+
+    def send(self, body: dict[str, Any]) -> str | None:
+        """POST the body; None when delivered, else one line (never the URL)."""
+        import httpx
+
+        problem = "not sent"
+        for attempt in (1, 2):
+            delay = 1.0
+            try:
+                response = httpx.post(
+                    self.url, json=body, timeout=self.timeout, follow_redirects=False
+                )
+            except httpx.HTTPError as exc:  # its message may hold the URL: name only
+                problem, retry = type(exc).__name__, True
+            else:
+                if 200 <= response.status_code < 300:
+                    return None
+                problem = f"HTTP {response.status_code}"
+                retry = response.status_code == 429 or response.status_code >= 500
+                try:
+                    delay = min(float(response.headers.get("retry-after", "1")), 5.0)
+                except ValueError:
+                    delay = 1.0
+            if not retry or attempt == 2:
+                return problem
+            time.sleep(max(delay, 0.0))
+        return problem
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from slo.alertstate import AlertStore
+    from slo.errors import SloError
+
+    args = build_parser().parse_args(argv)
+    url = args.webhook or os.environ.get("ALERT_WEBHOOK_URL") or None
+    thresholds = Thresholds(
+        slow_ms=args.slow_ms,
+        slow_percentile=args.slow_percentile,
+        memory_gib=args.memory_gib,
+        fps=args.fps,
+        interval_s=args.interval,
+    )
+    now = args.now if args.now is not None else time.time()
+    context = Context(
+        pipeline_url=os.environ.get("CI_PIPELINE_URL"),
+        job_url=os.environ.get("CI_JOB_URL"),
+        project=os.environ.get("CI_PROJECT_PATH"),
+    )
+    try:
+        run = last_run(_read_records(args.results))
+        if run is None:
+            raise SloError(str(args.results), "run_id", "expected records of a probe run")
+        report = _read_report(args.slo_report)
+        if report is not None and report.get("environment") not in (None, run.environment):
+            report = None  # another environment's report says nothing about this run
+        verdicts = evaluate(run, thresholds, report)
+        firing = [name for name, alert in verdicts.items() if alert is not None]
+        print(
+            f"slo: notify: {run.environment}: firing: {', '.join(firing) or 'none'}; "
+            f"unknown: {', '.join(t for t in ALERT_TYPES if t not in verdicts) or 'none'}"
+        )
+        fmt = args.format if args.format != "auto" else guess_format(url or "")
+        delivery = Delivery(url, fmt, args.timeout) if url else None
+        with contextlib.ExitStack() as stack:
+            # Print-only (no webhook) leaves the ledger as it is, and never creates one.
+            store = None
+            if delivery is not None or args.ledger.exists():
+                store = stack.enter_context(AlertStore.open(args.ledger))
+            states = store.load(run.environment) if store is not None else {}
+            decisions = decide(verdicts, states, now, thresholds.interval_s)
+            kept: list[AlertState] = []
+            failures = 0
+            for decision in decisions:
+                if decision.action in ("none",):
+                    kept.append(decision.if_sent)
+                    continue
+                state = "resolved" if decision.action == "resolved" else "firing"
+                label = f"slo: notify: {decision.alert_type} {state}"
+                if decision.alert is not None:
+                    label += f" ({decision.alert.severity}): {decision.alert.summary}"
+                if decision.action == "suppressed":
+                    print(f"{label} [suppressed: {decision.reason}]")
+                    kept.append(decision.if_sent)
+                    continue
+                if delivery is None:
+                    print(f"{label} [not sent: no webhook configured]")
+                    continue
+                problem = delivery.send(payload(fmt, decision, run, context, now))
+                if problem is None:
+                    print(f"{label} [sent: {fmt} webhook {describe_url(delivery.url)}]")
+                    kept.append(decision.if_sent)
+                else:
+                    failures += 1
+                    print(
+                        f"{label} [NOT delivered: {fmt} webhook {describe_url(delivery.url)}: "
+                        f"{problem}]",
+                        file=sys.stderr,
+                    )
+                    kept.append(decision.if_not_sent)
+            if delivery is not None and store is not None:
+                store.save(run.environment, kept, now)
+    except SloError as exc:
+        print(f"slo: error: {exc}", file=sys.stderr)
+        return 2
+    return 3 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

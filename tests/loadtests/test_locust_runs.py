@@ -1,0 +1,158 @@
+"""Headless runs of `loadtests/api.py` against the reference server, read from outside."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from loadrun import ROOT, LocustRun, Server, clean_env, locust_command, read_run, refserver
+
+from loadtests.latency import merge_encoded
+
+pytestmark = pytest.mark.integration
+
+Run = Callable[..., LocustRun]
+
+
+def test_conforming_server_passes_and_results_match_locusts_count(
+    conforming: Server, locust_run: Run
+) -> None:
+    run = locust_run(
+        "--host", conforming.base_url, "--st-token-file", str(conforming.token_file),
+        "--st-manager-url", conforming.manager_url,
+        "-u", "6", "-r", "6", "-t", "5s", "--st-think-scale", "0.1",
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    assert "Traceback" not in run.output
+    assert any(line.startswith("loadtests: thresholds passed") for line in run.lines())
+
+    # every client the seeds describe took part, under its route template
+    seen = {(a["method"], a["endpoint"]) for a in run.aggregates()}
+    assert {("GET", "/performance"), ("GET", "/health"), ("GET", "/scenes")} <= seen
+
+    # one run, written by one process, counting exactly what Locust counted
+    run_ids = {r["run_id"] for r in run.records}
+    assert len(run_ids) == 1
+    phases = [r["phase"] for r in run.records if r["kind"] == "run"]
+    assert phases == ["start", "end"]
+    end = run.records[-1]
+    assert end["exit_status"] == 0
+    total = sum(a["total"] for a in run.aggregates())
+    assert total == run.locust_requests() == end["counts"]["requests"] > 20
+    assert [r["seq"] for r in run.records] == list(range(len(run.records)))
+    for aggregate in run.aggregates():
+        assert aggregate["source"] == "load" and aggregate["environment"] == "local"
+        assert aggregate["stage"] is None  # plain -u/-r: no staged shape
+        assert merge_encoded([aggregate["hdr"]]).get_total_count() == aggregate["answered"]
+        assert aggregate["within_sla"] <= aggregate["answered"] <= aggregate["total"]
+    assert run.summary is not None and run.summary["passed"] is True
+    assert "Bearer" not in run.output and conforming.token_file.read_text() not in run.output
+
+
+def test_429_is_its_own_outcome_and_retry_after_is_honoured(
+    tmp_path: Path, locust_run: Run
+) -> None:
+    with refserver(tmp_path / "server", "--rate", "5", "--burst", "5") as server:
+        run = locust_run(
+            "--host", server.base_url, "--st-token-file", str(server.token_file),
+            "-u", "4", "-r", "4", "-t", "4s", "--st-think-scale", "0.01",
+        )  # fmt: skip
+    assert run.returncode == 1, run.output[-3000:]
+    (line,) = [line for line in run.lines() if "threshold broken" in line]
+    assert "429 ratio" in line and "error ratio" not in line
+    limited = [e for e in run.stats if e["name"].endswith(" [429]")]
+    assert limited and all(e["num_failures"] == 0 for e in limited)
+    rate_limited = sum(a["rate_limited"] for a in run.aggregates())
+    assert rate_limited == sum(e["num_requests"] for e in limited)
+    # 4 users pausing 20-100 ms would send hundreds; waiting out Retry-After (>= 1 s) caps it
+    assert 0 < rate_limited <= 4 * 6
+
+
+def test_step_shape_writes_stages_and_prints_a_capacity_report(
+    conforming: Server, locust_run: Run, tmp_path: Path
+) -> None:
+    stages = tmp_path / "stages.yaml"
+    stages.write_text(
+        "tiny:\n  stages:\n"
+        "    - {duration_s: 4, users: 2, spawn_rate: 10}\n"
+        "    - {duration_s: 4, users: 4, spawn_rate: 10}\n"
+    )
+    run = locust_run(
+        "--host", conforming.base_url, "--st-token-file", str(conforming.token_file),
+        "--st-shape", "tiny", "--st-stages", str(stages), "--st-bucket-s", "2",
+        "--st-think-scale", "0.05",
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    stages_seen = {(a["stage"]["index"], a["stage"]["users"]) for a in run.aggregates()}
+    assert stages_seen == {(0, 2), (1, 4)}
+    assert all(a["bucket_s"] == 2 for a in run.aggregates())
+    assert "| stage | users |" in run.stderr and "capacity: " in run.stderr
+
+    report = subprocess.run(
+        [sys.executable, "-m", "loadtests.capacity", str(tmp_path / "run0" / "results.jsonl")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert "capacity: " in report.stdout
+
+
+def test_production_runs_only_with_the_explicit_flag(
+    conforming: Server, locust_run: Run, tmp_path: Path
+) -> None:
+    profile = tmp_path / "prod.yaml"
+    profile.write_text(
+        f"name: prod\nenvironment: production\ntarget: {conforming.base_url}\n"
+        f"token_file: {conforming.token_file}\n"
+    )
+    refused = locust_run("--st-profile", str(profile), "-u", "1", "-t", "2s")
+    assert refused.returncode == 2
+    assert refused.lines() == [
+        f"loadtests: refusing to load {conforming.base_url}: its profile says production; "
+        "pass --st-allow-production to do it anyway"
+    ]
+    assert refused.records == []
+
+    allowed = locust_run(
+        "--st-profile", str(profile), "--st-allow-production", "--st-read-only",
+        "-u", "2", "-r", "2", "-t", "3s", "--st-think-scale", "0.1",
+    )  # fmt: skip
+    assert allowed.returncode == 0, allowed.output[-3000:]
+    assert {r["environment"] for r in allowed.records} == {"production"}
+    assert not any(a["method"] == "POST" for a in allowed.aggregates())
+
+
+def test_sigterm_ends_a_headless_run_cleanly(conforming: Server, tmp_path: Path) -> None:
+    """A CI timeout's SIGTERM still judges the run and writes the end record."""
+    workdir = tmp_path / "sigterm"
+    workdir.mkdir()
+    process = subprocess.Popen(
+        locust_command(
+            workdir,
+            "--host", conforming.base_url, "--st-token-file", str(conforming.token_file),
+            "-u", "2", "-r", "2", "-t", "120s", "--st-think-scale", "0.1",
+        ),
+        cwd=workdir, env=clean_env(), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        results = workdir / "results.jsonl"
+        deadline = time.monotonic() + 30
+        while not (results.exists() and results.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    run = read_run(workdir, process.returncode, stdout, stderr)
+    assert run.returncode == 0, run.output[-3000:]
+    assert "loadtests: SIGTERM: ending the run" in run.lines()
+    assert [r["phase"] for r in run.records if r["kind"] == "run"] == ["start", "end"]
+    assert run.records[-1]["counts"]["requests"] == run.locust_requests() > 0

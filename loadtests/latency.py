@@ -58,8 +58,11 @@ def add_encoded(histogram: HdrHistogram, blob: bytes | str) -> None:
 
 
 def to_us(latency_ms: float) -> int:
-    """Milliseconds to whole microseconds, clamped into the histogram's range."""
-    return min(max(round(latency_ms * 1000.0), HDR_LOWEST_US), HDR_HIGHEST_US)
+    """Milliseconds to whole microseconds (rounded), clamped into the histogram's range."""
+    us = int(latency_ms * 1000.0 + 0.5)
+    if us < HDR_LOWEST_US:
+        return HDR_LOWEST_US
+    return us if us <= HDR_HIGHEST_US else HDR_HIGHEST_US
 
 
 def percentile_ms(histogram: HdrHistogram | None, percentile: float) -> float | None:
@@ -115,11 +118,61 @@ class Tally:
             self.hdr_uncorrected.add(other.hdr_uncorrected)
 
 
-def _fold(histogram: HdrHistogram | None, values: dict[int, int]) -> HdrHistogram:
-    histogram = histogram or new_histogram()
-    record = histogram.record_value
+def _fold_public(histogram: HdrHistogram, values: dict[int, int]) -> None:
     for value, count in values.items():
-        record(value, count)
+        histogram.record_value(value, count)
+
+
+def _fold_direct(histogram: HdrHistogram, values: dict[int, int]) -> None:
+    """What `_fold_public` does, with the index computed from the histogram's own layout."""
+    counts = histogram.counts
+    mask = histogram.sub_bucket_mask
+    unit = histogram.unit_magnitude
+    offset = unit + histogram.sub_bucket_half_count_magnitude + 1
+    half_magnitude = histogram.sub_bucket_half_count_magnitude
+    half = histogram.sub_bucket_half_count
+    added = 0
+    for value, count in values.items():
+        bucket = (value | mask).bit_length() - offset
+        counts[((bucket + 1) << half_magnitude) + (value >> (bucket + unit)) - half] += count
+        added += count
+    histogram.total_count += added
+    histogram.min_value = min(histogram.min_value, min(values))
+    histogram.max_value = max(histogram.max_value, max(values))
+
+
+def _direct_agrees() -> bool:
+    """Whether `_fold_direct` gives exactly what `record_value` gives with this hdrh."""
+    values = {1: 1, 999: 2, 2047: 1, 2048: 3, 4095: 1, 212_400: 5, 59_999_999: 1, 60_000_000: 1}
+    values.update({v: v % 7 + 1 for v in range(1, 3_000_000, 9_973)})
+    reference, direct = new_histogram(), new_histogram()
+    _fold_public(reference, values)
+    try:
+        _fold_direct(direct, values)
+    except (AttributeError, IndexError, TypeError):
+        return False
+    same = (
+        list(direct.counts) == list(reference.counts)
+        and direct.get_total_count() == reference.get_total_count()
+        and direct.get_min_value() == reference.get_min_value()
+        and direct.get_max_value() == reference.get_max_value()
+    )
+    release(direct)
+    release(reference)
+    return same
+
+
+# `record_value` costs ~8 us a call in pure Python: at a few thousand requests a
+# second, several percent of a Locust process. The direct fold adds to the counts
+# array itself (~0.3 us), and is used only if it agrees exactly with this hdrh.
+_FOLD = _fold_direct if _direct_agrees() else _fold_public
+
+
+def _fold(histogram: HdrHistogram | None, values: dict[int, int]) -> HdrHistogram:
+    """Add `{value_us: count}` into a histogram (new if None), as `record_value` would."""
+    histogram = histogram or new_histogram()
+    if values:
+        _FOLD(histogram, values)
     return histogram
 
 

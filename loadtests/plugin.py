@@ -377,6 +377,8 @@ def on_quitting(environment: Environment, **_kwargs: Any) -> None:
 
 
 def _recorder(environment: Environment) -> Any:
+    found: list[ProcessState] = []  # the state, once attached (looked up per request until then)
+
     def on_request(
         request_type: str,
         name: str,
@@ -386,26 +388,28 @@ def _recorder(environment: Environment) -> Any:
         start_time: float | None = None,
         **_kwargs: Any,
     ) -> None:
-        st = state.of(environment)
-        if st is None:
-            return
-        context = context or {}
-        call = context.get("st_call")
+        if not found:
+            st = state.of(environment)
+            if st is None:
+                return
+            found.append(st)
+        book = found[0].book
+        call = context.get("st_call") if context else None
         status = getattr(response, "status_code", 0) or 0
         outcome = classify(status, call.expected if call is not None else ANY_SUCCESS)
         started = start_time if start_time is not None else time.time() - response_time / 1000
         latency = response_time if outcome is not Outcome.NO_RESPONSE else None
-        intended = context.get("st_intended")
+        intended = context.get("st_intended") if context else None
         corrected = None
-        if intended is not None:
+        if intended is not None and latency is not None:
             corrected = response_time + max(0.0, started - intended) * 1000.0
-        st.book.record(
+        book.record(
             request_type,
             call.endpoint if call is not None else name,
             intended if intended is not None else started,
             latency,
             outcome,
-            corrected_ms=corrected if latency is not None else None,
+            corrected_ms=corrected,
         )
 
     return on_request

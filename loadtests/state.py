@@ -7,6 +7,7 @@ look them up here by their environment. One `ProcessState` per environment
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -44,6 +45,7 @@ class ProcessState:
     book: LatencyBook
     operator_mix: tuple[Call, ...] = field(default=OPERATOR_MIX)
     auth_headers: dict[str, str] = field(default_factory=dict)
+    operator_cum_weights: list[int] = field(default_factory=list)
     dispatchers: int = 1  # open-model dispatchers sharing the rate, across all processes
     table: StageTable | None = None
     stage_log: StageLog = field(default_factory=StageLog)
@@ -52,6 +54,7 @@ class ProcessState:
         self.auth_headers = self.token.header()
         if self.settings.read_only:
             self.operator_mix = read_only(self.operator_mix)
+        self.operator_cum_weights = list(itertools.accumulate(c.weight for c in self.operator_mix))
 
 
 _STATES: weakref.WeakKeyDictionary[Environment, ProcessState] = weakref.WeakKeyDictionary()

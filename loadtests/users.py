@@ -135,5 +135,5 @@ class OperatorUser(SpaceTimeUser):
 
     @task
     def operate(self) -> None:
-        mix = self.st.operator_mix
-        self.send(random.choices(mix, weights=[c.weight for c in mix])[0])
+        st = self.st
+        self.send(random.choices(st.operator_mix, cum_weights=st.operator_cum_weights)[0])

@@ -262,6 +262,12 @@ def _resolve_profile(config: pytest.Config) -> profiles.Profile:
         profile = profiles.load(spec)
     except RecursionError:  # PyYAML's composer recurses once per nesting level
         raise profiles.ProfileError(f"{spec}: nested too deeply to be a profile") from None
+    except profiles.ProfileError:
+        raise
+    except Exception as exc:  # a loader bug must still reach the user as one line
+        raise profiles.ProfileError(
+            f"{spec}: cannot load the profile ({type(exc).__name__}: {exc})"
+        ) from None
     timeout = config.getoption("st_timeout")
     if timeout is not None:
         seconds = _number("--st-timeout", timeout, low=0.0, high=300.0)

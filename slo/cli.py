@@ -8,6 +8,7 @@ input ends as ONE line on stderr, ``slo: error: <file>: <field>: <expected>``, e
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -85,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="slo",
         description="Error-budget reports and the pre-deploy gate from probe and load results.",
+        epilog="Also: `slo notify ...` (webhook alerts, see python -m slo.notify -h) and "
+        "`slo metrics gitlab|textfile ...` (see python -m slo.runmetrics -h).",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -386,7 +389,15 @@ COMMANDS = {
 }
 
 
+# Subcommands with parsers of their own; `slo notify ...` is `python -m slo.notify ...`.
+DELEGATED = {"notify": "slo.notify", "metrics": "slo.runmetrics"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[argv[0]])
+        return int(module.main(argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

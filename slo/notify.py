@@ -666,6 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         job_url=os.environ.get("CI_JOB_URL"),
         project=os.environ.get("CI_PROJECT_PATH"),
     )
+    failures = 0
     try:
         run = last_run(_read_records(args.results))
         if run is None:
@@ -689,9 +690,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             states = store.load(run.environment) if store is not None else {}
             decisions = decide(verdicts, states, now, thresholds.interval_s)
             kept: list[AlertState] = []
-            failures = 0
             for decision in decisions:
-                if decision.action in ("none",):
+                if decision.action == "none":
                     kept.append(decision.if_sent)
                     continue
                 state = "resolved" if decision.action == "resolved" else "firing"

@@ -110,14 +110,14 @@ def gitlab_metrics(records: Iterable[Mapping[str, Any]]) -> str:
             key = (str(sample.get("method")), str(sample.get("endpoint")))
             latencies[key].append(float(sample["latency_ms"]))
     for percentile in (50, 95):
-        family = GaugeMetricFamily(
+        latency = GaugeMetricFamily(
             f"spacetime_probe_latency_p{percentile}_ms",
             f"Nearest-rank p{percentile} latency per endpoint, this run",
             labels=["method", "endpoint"],
         )
         for (method, endpoint), values in sorted(latencies.items()):
-            family.add_metric([method, endpoint], round(_nearest_rank(values, percentile), 1))
-        families.append(family)
+            latency.add_metric([method, endpoint], round(_nearest_rank(values, percentile), 1))
+        families.append(latency)
 
     ends = [r for r in run if r.get("kind") == "run" and r.get("phase") == "end"]
     starts = [r for r in run if r.get("kind") == "run" and r.get("phase") == "start"]

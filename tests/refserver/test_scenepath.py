@@ -11,7 +11,12 @@ from refserver import scenepath
 
 @pytest.mark.parametrize(
     "path",
-    ["res://vr_main.tscn", "res://scenes/levels/level_01.tscn", "res://a%252fb.tscn", "res://ａ.tscn"],
+    [
+        "res://vr_main.tscn",
+        "res://scenes/levels/level_01.tscn",
+        "res://a%252fb.tscn",
+        "res://ａ.tscn",
+    ],
 )
 def test_valid(path: str) -> None:
     assert scenepath.is_valid(path)

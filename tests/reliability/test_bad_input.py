@@ -6,20 +6,21 @@ follow; then the command line, where every such error must be one line
 and exit status 4. Three defects of `probes/profile.py` are kept as strict
 xfails (its owner fixes them; a fix turns them into failures to delete):
 deep nesting raises RecursionError, a YAML key with a newline gives a
-two-line message, and `.inf` passes as a rate.
+two-line message, `kind: []` raises TypeError, and `.inf` passes as a
+rate. The command line stays one line for all of them (the plugin's edge).
 """
 
 from __future__ import annotations
 
 import math
-import string
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
+from reliability.fuzz import FUZZ, mutated
 from reliability.harness import run_measured
 
 from probes import profile as profiles
@@ -40,8 +41,6 @@ VALID: dict[str, Any] = {
     "request_timeout_s": 10,
 }  # fmt: skip
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-
 
 def assert_one_line_or_profile(text: str) -> None:
     """The property: a Profile, or a ProfileError of one line that names the file."""
@@ -56,53 +55,8 @@ def assert_one_line_or_profile(text: str) -> None:
     assert isinstance(profile, profiles.Profile)
 
 
-# Plain values YAML can hold; keys drawn from names a profile could have, plus noise.
-SCALARS = (
-    st.none() | st.booleans() | st.integers(-(10**6), 10**6)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
-)  # fmt: skip
-KEYS = st.sampled_from(
-    [*VALID, "rate_per_second", "burst", "method", "path", "auth", "body", "fail_at", "kind",
-     "families", "manager_url"]
-) | st.text(alphabet=string.ascii_letters + "_", min_size=1, max_size=12)  # fmt: skip
-VALUES = st.recursive(
-    SCALARS,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(KEYS, children, max_size=4),
-    max_leaves=12,
-)
-
-
-@st.composite
-def mutated_profiles(draw: st.DrawFn) -> dict[str, Any]:
-    """A valid profile with a few keys dropped, replaced, added or nested values swapped."""
-    data = yaml.safe_load(yaml.safe_dump(VALID))
-    for _ in range(draw(st.integers(1, 4))):
-        path = draw(st.sampled_from(_paths(data)))
-        action = draw(st.sampled_from(["drop", "replace", "add"]))
-        parent, key = _locate(data, path)
-        if action == "drop" and isinstance(parent, dict):
-            parent.pop(key, None)
-        elif action == "replace":
-            parent[key] = draw(VALUES)
-        elif isinstance(parent, dict):
-            parent[draw(KEYS)] = draw(VALUES)
-    return data
-
-
-def _paths(data: Any, prefix: tuple = ()) -> list[tuple]:
-    paths = []
-    items = data.items() if isinstance(data, dict) else enumerate(data)
-    for key, value in items:
-        paths.append((*prefix, key))
-        if isinstance(value, dict | list) and value:
-            paths += _paths(value, (*prefix, key))
-    return paths
-
-
-def _locate(data: Any, path: tuple) -> tuple[Any, Any]:
-    for key in path[:-1]:
-        data = data[key]
-    return data, path[-1]
+NAMES = [*VALID, "rate_per_second", "burst", "method", "path", "auth", "body", "fail_at",
+         "kind", "families", "manager_url"]  # fmt: skip
 
 
 @FUZZ
@@ -120,9 +74,15 @@ def test_yaml_shaped_noise(text: str) -> None:
     assert_one_line_or_profile(text)
 
 
+def known_defect(data: dict[str, Any]) -> bool:
+    """Inputs that hit a defect kept below as a strict xfail (delete when it is fixed)."""
+    return isinstance(data.get("kind"), list | dict)
+
+
 @FUZZ
-@given(mutated_profiles())
+@given(mutated(VALID, NAMES))
 def test_mutated_profiles(data: dict[str, Any]) -> None:
+    assume(not known_defect(data))
     assert_one_line_or_profile(yaml.safe_dump(data, allow_unicode=True))
 
 
@@ -165,6 +125,12 @@ def test_key_with_newline_is_one_line() -> None:
     assert_one_line_or_profile(BASE + '"a\\nb": 1')
 
 
+@pytest.mark.xfail(strict=True, raises=TypeError,
+                   reason="probes/profile.py: `kind` is hashed before it is validated")  # fmt: skip
+def test_kind_of_the_wrong_type_is_a_profile_error() -> None:
+    assert_one_line_or_profile(BASE + "kind: []")
+
+
 @pytest.mark.xfail(strict=True, reason="probes/profile.py: .inf passes as a rate or threshold")
 def test_infinite_numbers_are_rejected() -> None:
     for extra in ("rate_limit: {rate_per_second: .inf, burst: 1}", "sla: {threshold_ms: .inf}"):
@@ -180,6 +146,7 @@ def test_infinite_numbers_are_rejected() -> None:
 BAD_RUNS = {
     "deeply nested profile": (["--st-profile={p}"], "[" * 3000 + "]" * 3000, "nested too deeply"),
     "newline in a key": (["--st-profile={p}"], BASE + '"a\\nb": 1', "Extra inputs"),
+    "kind of the wrong type": (["--st-profile={p}"], BASE + "kind: []", "fuzz.yaml"),
     "fuzzed garbage": (["--st-profile={p}"], "rate_limit: [{burst: -1}, &x ~]\n*x: ]", "fuzz"),
     "not a URL": (["--st-target=ftp://host", "--st-token-file={t}"], None, "not an http"),
     "credentials in URL": (["--st-target=https://u:pw@host", "--st-token-file={t}"], None,

@@ -4,9 +4,9 @@
 Locust headless as a subprocess with tests/reliability/locustfile.py from
 one client address:
 
-- at the limit (90 r/s for 20 s): every request answered 200, no 429, no
+- at the limit (90 r/s for 15 s): every request answered 200, no 429, no
   5xx, no transport error;
-- far over it (300 r/s for 10 s): the excess gets 429 with Retry-After,
+- far over it (300 r/s for 8 s): the excess gets 429 with Retry-After,
   nothing else fails, and the admitted rate stays at the bucket's;
 - the server's resident memory grows by less than 20 MiB across both.
 
@@ -118,14 +118,14 @@ def test_reference_server_holds_its_limit_under_locust(tmp_path: Path) -> None:
     with refserver(tmp_path / "server", "--rate", str(RATE), "--burst", str(BURST)) as server:
         pid = json.loads((tmp_path / "server" / "ready.json").read_text())["pid"]
         warm = _locust(tmp_path / "warm", server.base_url, server.token_file,
-                       users=2, user_rate=10, seconds=3)  # fmt: skip
+                       users=2, user_rate=10, seconds=2)  # fmt: skip
         assert warm.requests > 0, warm.output[-2000:]
         rss_before, _ = _memory_mib(pid)
         at_limit = _locust(tmp_path, server.base_url, server.token_file,
-                           users=9, user_rate=10, seconds=20)  # fmt: skip
+                           users=9, user_rate=10, seconds=15)  # fmt: skip
         rss_mid, _ = _memory_mib(pid)
         over = _locust(tmp_path, server.base_url, server.token_file,
-                       users=30, user_rate=10, seconds=10)  # fmt: skip
+                       users=30, user_rate=10, seconds=8)  # fmt: skip
         rss_after, hwm = _memory_mib(pid)
 
     figures = (

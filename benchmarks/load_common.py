@@ -1,10 +1,11 @@
 """Shared plumbing of the load benchmarks: targets, Locust and wrk runs, throughput figures.
 
 Not a benchmark itself. Targets: the reference server (`refserver`, the
-contract's implementation, ~1-2k req/s: usually the bottleneck, so it cannot
-show the generator's limits) and an nginx stub answering canned JSON on every
-path (`nginx`, tens of thousands req/s: the generator is then the bottleneck,
-which is what these benchmarks are about).
+contract's implementation, started as the probes start it, ~1-2k req/s:
+usually the bottleneck, so it cannot show the generator's limits) and an
+nginx stub answering canned JSON on every path (`nginx`, tens of thousands
+req/s: the generator is then the bottleneck, which is what these benchmarks
+are about). Ports and process stops are the self-tests' (tests/support.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,9 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from support import free_port, stop  # noqa: E402  (the self-tests' ports and process stop)
 
 from loadtests.traffic import OPERATOR_MIX, interleave  # noqa: E402
+from probes.target import EmbeddedServer  # noqa: E402
 
 PROFILES = ROOT / "loadtests" / "api.py"
 BARE = ROOT / "benchmarks" / "load_bare_locustfile.py"
@@ -61,55 +64,37 @@ class Target:
     name: str
     base_url: str
     token_file: Path
-    pid: int
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 @contextlib.contextmanager
 def target(name: str, workdir: Path) -> Iterator[Target]:
     """Start `refserver` (limiter out of the way) or the nginx stub; stop it afterwards."""
     workdir.mkdir(parents=True, exist_ok=True)
-    token = workdir / "jwt_token.txt"
     if name == "refserver":
-        ready = workdir / "ready.json"
-        command = [
-            sys.executable, "-m", "refserver", "--port", "0", "--manager-port", "0",
-            "--ready-file", str(ready), "--token-file", str(token),
-            "--rate", "1000000", "--burst", "1000000",
-        ]  # fmt: skip
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while not (ready.exists() and ready.read_text().strip()):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("refserver did not start")
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{json.loads(ready.read_text())['port']}"
-    elif name == "nginx":
-        if shutil.which("nginx") is None:
-            raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
-        port = free_port()
-        conf = workdir / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(dir=workdir, port=port))
-        token.write_text("stub.token.unchecked\n")
-        process = subprocess.Popen(
-            ["nginx", "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
+        # The probes' embedded server, without a request log (it would slow the server).
+        server = EmbeddedServer(
+            rate_per_second=1e6, burst=1_000_000, scenes=("res://vr_main.tscn",)
         )
-        url = f"http://127.0.0.1:{port}"
+        started = server.start()
+        try:
+            yield Target(name, started.base_url, server.token_file)
+        finally:
+            server.stop()
+        return
+    if name != "nginx":
+        raise ValueError(f"unknown target {name!r}")
+    if shutil.which("nginx") is None:
+        raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
+    token = workdir / "jwt_token.txt"
+    token.write_text("stub.token.unchecked\n")
+    port = free_port()
+    conf = workdir / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=workdir, port=port))
+    process = subprocess.Popen(
+        ["nginx", "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
         deadline = time.monotonic() + 10
         while True:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
@@ -117,12 +102,9 @@ def target(name: str, workdir: Path) -> Iterator[Target]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("nginx did not start")
             time.sleep(0.05)
-    else:
-        raise ValueError(f"unknown target {name!r}")
-    try:
-        yield Target(name, url, token, process.pid)
+        yield Target(name, f"http://127.0.0.1:{port}", token)
     finally:
-        _stop(process)
+        stop(process)
 
 
 @dataclass(frozen=True)

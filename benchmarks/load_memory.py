@@ -31,7 +31,7 @@ import psutil
 from load_common import PROFILES, free_port, locust_throughput, profile_args, target
 
 from loadtests.latency import LatencyBook
-from loadtests.results import ResultsWriter, RunInfo
+from loadtests.results import LoadResults, RunInfo
 from loadtests.traffic import OPERATOR_MIX, Outcome
 
 
@@ -43,7 +43,7 @@ def in_process(requests: int, workdir: Path) -> None:
     rng = random.Random(1)
     endpoints = [(c.method, c.endpoint) for c in OPERATOR_MIX] + [("GET", "/performance")]
     book = LatencyBook(200.0, 10.0)
-    writer = ResultsWriter(workdir / "memory.jsonl", RunInfo("0" * 32, "x", "local", "m", None))
+    writer = LoadResults(workdir / "memory.jsonl", RunInfo("0" * 32, "x", "local", "m", None))
     before = rss_mb()
     seconds = 1000.0
     started = time.perf_counter()

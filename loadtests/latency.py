@@ -287,6 +287,31 @@ class LatencyBook:
             unc = tally.pending_uncorrected
             unc[raw] = unc.get(raw, 0) + 1
 
+    def record_sent(
+        self,
+        method: str,
+        endpoint: str,
+        started_s: float,
+        response_ms: float,
+        outcome: Outcome,
+        *,
+        intended_s: float | None = None,
+    ) -> None:
+        """One request as a user saw it: sent at `started_s`, answered in `response_ms`.
+
+        In the open model (`intended_s`, when it was due) it is filed under its
+        due time and judged by its latency from then (coordinated omission
+        corrected); the latency from when it left is kept beside it.
+        """
+        latency = None if outcome is Outcome.NO_RESPONSE else response_ms
+        if intended_s is None:
+            self.record(method, endpoint, started_s, latency, outcome)
+            return
+        corrected = None
+        if latency is not None:
+            corrected = latency + max(0.0, started_s - intended_s) * 1000.0
+        self.record(method, endpoint, intended_s, latency, outcome, corrected_ms=corrected)
+
     # -- worker -> master -----------------------------------------------------
 
     def drain(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from locust import events
 
+from loadtests.settings import ENVIRONMENTS
 from loadtests.stages import SHAPE_NAMES
 
 
@@ -18,10 +19,13 @@ def add_options(parser: Any, **_kwargs: Any) -> None:
         kwargs.setdefault("include_in_web_ui", False)
         parser.add_argument(*names, **kwargs)
 
-    option("--st-profile", help="target profile YAML (target, environment, SLA...)")
+    option(
+        "--st-profile",
+        help="target profile: the probes' YAML, or a built-in name (target, environment, SLA...)",
+    )
     option(
         "--st-environment",
-        choices=("local", "staging", "production"),
+        choices=ENVIRONMENTS,
         help="environment when no profile names it",
     )
     option("--st-shape", help=f"stage table to run: {', '.join(SHAPE_NAMES)}")

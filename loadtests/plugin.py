@@ -1,4 +1,4 @@
-"""Locust wiring: the `--st-*` options, the per-process state, exact latency recording,
+"""Locust wiring: setup from the `--st-*` options (options.py), the per-process state,
 worker-to-master merging, the results file and the headless verdict.
 
 Event flow (each process runs the same hooks, and picks its role):
@@ -7,7 +7,7 @@ Event flow (each process runs the same hooks, and picks its role):
   without `--st-allow-production`; check the target accepts connections. Any
   problem is one `loadtests: ...` line on stderr and exit status 2.
 - worker, `test_start`: build the same state from the options the master sent.
-- `request` (local, worker): record the exact latency into the `LatencyBook`.
+- users (local, worker) record each request's exact latency into the `LatencyBook`.
 - `report_to_master` / `worker_report`: ship drained tallies (HDR `encode()`),
   add them on the master (`decode_and_add`).
 - master or local: a greenlet closes buckets once no worker can still report
@@ -39,9 +39,7 @@ from loadtests import options as _options  # noqa: F401  (registers the --st-* o
 from loadtests import state
 from loadtests.latency import LatencyBook
 from loadtests.openmodel import dispatcher_count
-from loadtests.profile import ProfileError, TargetProfile
-from loadtests.profile import from_path as load_profile
-from loadtests.results import ResultsWriter, RunInfo, suite_commit, without_credentials
+from loadtests.results import LoadResults, RunInfo, suite_commit, without_credentials
 from loadtests.settings import Settings, SettingsError, refuse_production, token_path
 from loadtests.settings import build as build_settings
 from loadtests.stages import StageError, load_tables, select
@@ -55,14 +53,15 @@ from loadtests.summary import (
     passed_line,
 )
 from loadtests.thresholds import judge, reason
-from loadtests.traffic import Outcome, classify
+from probes.profile import Profile, ProfileError
+from probes.profile import load as load_profile
+from probes.target import TargetError, read_secret_file
 
 PREFIX = "loadtests: "
 FLUSH_EVERY_S = 1.0
 # A bucket is written this long after it ends: workers report every 3 s, and a
 # request is filed under the bucket it started in, so slow answers land late.
 FLUSH_LAG_S = 10.0
-ANY_SUCCESS = frozenset(range(200, 300))
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -78,7 +77,8 @@ def say(line: str) -> None:
 
 
 def _settings(options: Any) -> Settings:
-    profile: TargetProfile | None = None
+    """The probes' profile loader (a path or a built-in name), then the options over it."""
+    profile: Profile | None = None
     try:
         if getattr(options, "st_profile", None):
             profile = load_profile(options.st_profile)
@@ -88,16 +88,14 @@ def _settings(options: Any) -> Settings:
 
 
 def _token(settings: Settings) -> Token:
+    """The JWT, read as the probes read it (`probes.target.read_secret_file`)."""
     path = token_path(settings, cwd=Path.cwd())
     try:
-        value = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not readable"
-        raise SetupError(
-            f"token file {path}: {why} (give --st-token-file or token_file in the profile)"
-        ) from None
-    if not value or any(c.isspace() for c in value):
-        raise SetupError(f"token file {path}: expected one JWT on one line")
+        value = read_secret_file(path, "token file")
+    except TargetError as exc:
+        raise SetupError(f"{exc} (give --st-token-file or token_file in the profile)") from None
+    if any(c.isspace() for c in value) or value.count(".") != 2:
+        raise SetupError(f"token file {path}: expected one JWT (three dot-separated parts)")
     return Token(value)
 
 
@@ -151,7 +149,7 @@ class Coordinator:
     def __init__(self, environment: Environment, st: ProcessState) -> None:
         self.environment = environment
         self.st = st
-        self.writer: ResultsWriter | None = None
+        self.writer: LoadResults | None = None
         self.flusher: gevent.Greenlet | None = None
         self.started = False
 
@@ -167,11 +165,7 @@ class Coordinator:
             profile=settings.profile_name,
             commit=suite_commit(REPO_ROOT),
         )
-        try:
-            self.writer = ResultsWriter(settings.results_path, info)
-        except OSError as exc:
-            say(f"cannot write results to {settings.results_path}: {exc.strerror or exc}")
-            return
+        self.writer = LoadResults(settings.results_path, info)
         self.writer.start(time.time())
         self.flusher = gevent.spawn(self._flush_forever)
 
@@ -229,7 +223,11 @@ class Coordinator:
         if self.writer is not None:
             self.writer.end(time.time(), code, sum(s.total for s in summaries))
             self.writer.close()
-            say(f"results: {self.st.settings.results_path} (run {self.writer.info.run_id})")
+            if self.writer.error is not None:
+                say(self.writer.error)  # e.g. a full disk: the figures are incomplete
+                code = self.environment.process_exit_code = max(code, 3)
+            else:
+                say(f"results: {self.st.settings.results_path} (run {self.writer.info.run_id})")
         if self.st.settings.summary_path is not None:
             body = document(
                 book,
@@ -293,7 +291,6 @@ def _fail(message: str) -> None:
 
 @events.init.add_listener
 def on_init(environment: Environment, runner: Any = None, **_kwargs: Any) -> None:
-    environment.events.request.add_listener(_recorder(environment))
     if isinstance(runner, WorkerRunner):
         environment.events.report_to_master.add_listener(_reporter(environment))
         if getattr(environment.parsed_options, "processes", None):
@@ -374,45 +371,6 @@ def on_quitting(environment: Environment, **_kwargs: Any) -> None:
     coordinator = _coordinators.get(id(environment))
     if coordinator is not None:
         coordinator.finish()
-
-
-def _recorder(environment: Environment) -> Any:
-    found: list[ProcessState] = []  # the state, once attached (looked up per request until then)
-
-    def on_request(
-        request_type: str,
-        name: str,
-        response_time: float,
-        response: Any = None,
-        context: dict[str, Any] | None = None,
-        start_time: float | None = None,
-        **_kwargs: Any,
-    ) -> None:
-        if not found:
-            st = state.of(environment)
-            if st is None:
-                return
-            found.append(st)
-        book = found[0].book
-        call = context.get("st_call") if context else None
-        status = getattr(response, "status_code", 0) or 0
-        outcome = classify(status, call.expected if call is not None else ANY_SUCCESS)
-        started = start_time if start_time is not None else time.time() - response_time / 1000
-        latency = response_time if outcome is not Outcome.NO_RESPONSE else None
-        intended = context.get("st_intended") if context else None
-        corrected = None
-        if intended is not None and latency is not None:
-            corrected = response_time + max(0.0, started - intended) * 1000.0
-        book.record(
-            request_type,
-            call.endpoint if call is not None else name,
-            intended if intended is not None else started,
-            latency,
-            outcome,
-            corrected_ms=corrected,
-        )
-
-    return on_request
 
 
 def _reporter(environment: Environment) -> Any:

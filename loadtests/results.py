@@ -1,24 +1,25 @@
-"""The load run's results file (docs/results-format.md, schema `spacetime-probes/results/1`).
+"""The load run's records in the results file (docs/results-format.md).
 
-Record builders are pure (a dict from values); `ResultsWriter` only appends
-lines and flushes each, so a killed run leaves every complete line readable
-and the SLO module can ingest it. Only the process holding the merged
+The file, its schema, sequence numbers, locking and flushing are the probes'
+writer's (`probes.results.ResultsWriter`, with `source: "load"`): one writer
+for both sides of the SLO module's input. This module only says what a load
+run writes: the field builders are pure (a dict from values), and
+`LoadResults` hands them to the writer. Only the process holding the merged
 histograms (master, or the single local process) writes.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from loadtests.latency import ClosedBucket
+from probes.results import ResultsWriter
 
-SCHEMA = "spacetime-probes/results/1"
 SOURCE = "load"
 DEFAULT_PATH = Path("reports/load-results.jsonl")
 
@@ -39,110 +40,81 @@ def without_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")
 
 
-def _common(info: RunInfo, seq: int, kind: str) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA,
-        "kind": kind,
-        "run_id": info.run_id,
-        "seq": seq,
-        "source": SOURCE,
-        "target": info.target,
-        "environment": info.environment,
-    }
-
-
-def run_record(
+def run_fields(
     info: RunInfo,
-    seq: int,
     *,
     phase: str,
     ts: float,
     exit_status: int | None = None,
     requests: int | None = None,
 ) -> dict[str, Any]:
-    record = _common(info, seq, "run")
-    record.update(
-        phase=phase,
-        ts=ts,
-        profile=info.profile,
-        commit=info.commit,
-        exit_status=exit_status if phase == "end" else None,
-        counts={"requests": requests} if phase == "end" and requests is not None else None,
-    )
-    return record
+    """A `run` record's own fields (the writer adds the common ones)."""
+    end = phase == "end"
+    return {
+        "phase": phase,
+        "ts": ts,
+        "profile": info.profile,
+        "commit": info.commit,
+        "exit_status": exit_status if end else None,
+        "counts": {"requests": requests} if end and requests is not None else None,
+    }
 
 
-def aggregate_record(
-    info: RunInfo,
-    seq: int,
-    bucket: ClosedBucket,
-    *,
-    stage: dict[str, Any] | None,
-    sla_ms: float,
+def aggregate_fields(
+    bucket: ClosedBucket, *, stage: dict[str, Any] | None, sla_ms: float
 ) -> dict[str, Any]:
+    """An `aggregate` record's own fields: one endpoint, one bucket."""
     tally = bucket.tally
-    record = _common(info, seq, "aggregate")
-    record.update(
-        ts=bucket.start_s,
-        bucket_s=bucket.bucket_s,
-        endpoint=bucket.endpoint,
-        method=bucket.method,
-        stage=stage,
-        total=tally.total,
-        answered=tally.answered,
-        server_errors=tally.server_errors,
-        rate_limited=tally.rate_limited,
-        within_sla=tally.within_sla,
-        sla_ms=sla_ms,
-        hdr=bucket.hdr,
-    )
-    return record
+    return {
+        "ts": bucket.start_s,
+        "bucket_s": bucket.bucket_s,
+        "endpoint": bucket.endpoint,
+        "method": bucket.method,
+        "stage": stage,
+        "total": tally.total,
+        "answered": tally.answered,
+        "server_errors": tally.server_errors,
+        "rate_limited": tally.rate_limited,
+        "within_sla": tally.within_sla,
+        "sla_ms": sla_ms,
+        "hdr": bucket.hdr,
+    }
 
 
-class ResultsWriter:
-    """Appends records to one JSON Lines file, numbering them, flushing each line."""
+class LoadResults:
+    """A load run's records, through the shared writer. A failed write is remembered
+    in `error` (the run then ends with exit status 3), never raised."""
 
     def __init__(self, path: Path, info: RunInfo) -> None:
         self.path = path
         self.info = info
-        self._seq = 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] | None = path.open("a", encoding="utf-8")
+        self._writer = ResultsWriter(
+            path,
+            run_id=info.run_id,
+            target=info.target,
+            environment=info.environment,
+            source=SOURCE,
+        )
+        self._writer.prepare()
 
-    def _write(self, record: dict[str, Any]) -> None:
-        if self._file is None:
-            return
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._file.flush()
-
-    def _next_seq(self) -> int:
-        seq, self._seq = self._seq, self._seq + 1
-        return seq
+    @property
+    def error(self) -> str | None:
+        return self._writer.error
 
     def start(self, ts: float) -> None:
-        self._write(run_record(self.info, self._next_seq(), phase="start", ts=ts))
+        self._writer.write("run", run_fields(self.info, phase="start", ts=ts))
 
     def aggregate(self, bucket: ClosedBucket, stage: dict[str, Any] | None, sla_ms: float) -> None:
-        self._write(
-            aggregate_record(self.info, self._next_seq(), bucket, stage=stage, sla_ms=sla_ms)
-        )
+        self._writer.write("aggregate", aggregate_fields(bucket, stage=stage, sla_ms=sla_ms))
 
     def end(self, ts: float, exit_status: int, requests: int) -> None:
-        self._write(
-            run_record(
-                self.info,
-                self._next_seq(),
-                phase="end",
-                ts=ts,
-                exit_status=exit_status,
-                requests=requests,
-            )
+        fields = run_fields(
+            self.info, phase="end", ts=ts, exit_status=exit_status, requests=requests
         )
+        self._writer.write("run", fields)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._writer.finish()
 
 
 def suite_commit(repo: Path) -> str | None:

@@ -11,15 +11,18 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
-from loadtests.profile import ENVIRONMENTS, TargetProfile
 from loadtests.results import DEFAULT_PATH, without_credentials
 from loadtests.stages import SHAPE_NAMES
 from loadtests.thresholds import Policy
+from probes.profile import Environment, Profile
 
 DEFAULT_TOKEN_FILE = Path("jwt_token.txt")
+ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
+# Scenes the operators validate and load when the profile lists none (the server's main scene).
+DEFAULT_SCENES = ("res://vr_main.tscn",)
 
 
 class SettingsError(ValueError):
@@ -84,8 +87,18 @@ def _ratio(options: Mapping[str, Any], key: str, flag: str, default: float) -> f
     return float(value)
 
 
-def build(options: Mapping[str, Any], profile: TargetProfile | None) -> Settings:
-    """Settings from Locust's parsed options (as a dict) and the profile, if any."""
+def build(options: Mapping[str, Any], profile: Profile | None) -> Settings:
+    """Settings from Locust's parsed options (as a dict) and the profile, if any.
+
+    The profile is the probes' (`probes.profile`): one file describes a target
+    for both. The load side reads its target, environment, SLA, scenes,
+    manager URL and token file, and drives only the SpaceTime API.
+    """
+    if profile is not None and profile.kind != "spacetime":
+        raise SettingsError(
+            f"profile {profile.name} is of kind {profile.kind}: "
+            "the load profiles drive the SpaceTime API only"
+        )
     host = options.get("host") or (profile.target if profile else None)
     if host is not None and not str(host).startswith(("http://", "https://")):
         raise SettingsError(f"--host must be an http(s) URL, got {host!r}")
@@ -102,9 +115,9 @@ def build(options: Mapping[str, Any], profile: TargetProfile | None) -> Settings
         raise SettingsError(f"--st-environment must be one of {', '.join(ENVIRONMENTS)}")
 
     sla_ms = _positive(options, "st_sla_ms", "--st-sla-ms") or (
-        profile.sla_threshold_ms if profile else 200.0
+        profile.sla.threshold_ms if profile else 200.0
     )
-    percentile = options.get("st_sla_percentile") or (profile.sla_percentile if profile else 95.0)
+    percentile = options.get("st_sla_percentile") or (profile.sla.percentile if profile else 95.0)
     if not 0 < percentile < 100:
         raise SettingsError(f"--st-sla-percentile must be in (0, 100), got {percentile:g}")
     policy = Policy(
@@ -148,7 +161,7 @@ def build(options: Mapping[str, Any], profile: TargetProfile | None) -> Settings
         profile_name=profile.name if profile else "adhoc",
         manager_url=manager_url.rstrip("/") if manager_url else None,
         token_file=Path(token_file) if token_file else None,
-        scenes=profile.scenes if profile else TargetProfile.scenes,
+        scenes=(profile.scenes if profile else ()) or DEFAULT_SCENES,
         policy=policy,
         shape=shape,
         stages_path=Path(stages) if stages else None,

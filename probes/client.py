@@ -336,12 +336,15 @@ class ProbeClient:
         endpoint: str,
         *,
         authorization: object = _DEFAULT,
-        json_body: object = _DEFAULT,
+        json_body: object = None,
         headers: Mapping[str, str] | None = None,
         pace: bool = True,
         expect: Collection[int] | None = None,
     ) -> Exchange:
         """Send one request. `authorization`: default `Bearer <token>`, None for no header.
+
+        `json_body` None sends no body at all: a JSON `null` on a GET is a
+        request no real client makes, and some servers answer it with 400.
 
         `expect` is the status set the probe wants; it goes into the sample so
         a provoked 401 or 429 is not mistaken for an outage downstream.
@@ -359,7 +362,7 @@ class ProbeClient:
         elif authorization is not None:
             request_headers["Authorization"] = str(authorization)
         body: bytes | None = None
-        if json_body is not _DEFAULT:
+        if json_body is not None:
             body = json.dumps(json_body).encode()
             request_headers["Content-Type"] = "application/json"
         request_headers.update(headers or {})

@@ -43,7 +43,8 @@ class ProfileError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Infinity passes `gt=0`; no rate, threshold or timeout means it.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RateLimit(_Strict):
@@ -249,7 +250,7 @@ class Profile(_Strict):
         if not isinstance(data, dict):
             return data
         kind = data.get("kind", "spacetime")
-        if kind not in DEFAULT_FAMILIES:
+        if not isinstance(kind, str) or kind not in DEFAULT_FAMILIES:
             return data  # the field validator names the error
         defaults = {"endpoints": DEFAULT_ENDPOINTS[kind], "families": DEFAULT_FAMILIES[kind]}
         return {**defaults, **data}
@@ -298,6 +299,11 @@ def _describe(error: ValidationError) -> str:
     return f"{field}: {message}"
 
 
+def _one_line(text: str) -> str:
+    """Control characters from the document (a key with a newline) shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def from_dict(data: object, *, origin: str = "<profile>") -> Profile:
     if not isinstance(data, dict):
         raise ProfileError(
@@ -306,7 +312,7 @@ def from_dict(data: object, *, origin: str = "<profile>") -> Profile:
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
-        raise ProfileError(f"{origin}: {_describe(exc)}") from None
+        raise ProfileError(_one_line(f"{origin}: {_describe(exc)}")) from None
 
 
 def from_str(text: str, *, origin: str = "<profile>") -> Profile:
@@ -317,6 +323,8 @@ def from_str(text: str, *, origin: str = "<profile>") -> Profile:
         where = f"line {mark.line + 1}" if mark is not None else "YAML"
         problem = getattr(exc, "problem", None) or "not valid YAML"
         raise ProfileError(f"{origin}: {where}: {problem}") from None
+    except RecursionError:
+        raise ProfileError(f"{origin}: YAML nested too deeply") from None
     return from_dict(data, origin=origin)
 
 

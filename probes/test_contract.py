@@ -46,11 +46,8 @@ def test_response_shape(
 ) -> None:
     probe.about(endpoint.method, endpoint.path)
     success = set(range(200, 300))
-    if endpoint.body:
-        body = endpoint.body_for(scene_guard)
-        exchange = st_client.request(endpoint.method, endpoint.path, json_body=body, expect=success)
-    else:  # json_body=None would send a JSON `null` with a GET
-        exchange = st_client.request(endpoint.method, endpoint.path, expect=success)
+    body = endpoint.body_for(scene_guard) if endpoint.body else None
+    exchange = st_client.request(endpoint.method, endpoint.path, json_body=body, expect=success)
     what = f"{endpoint.key}"
     checks.status_success(exchange, what)
     checks.json_content_type(exchange, what)

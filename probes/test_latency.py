@@ -10,10 +10,6 @@ requests. The mean is printed beside the percentile to show when it lies.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 import pytest
 
 from probes.checks import ProbeFailure
@@ -21,6 +17,7 @@ from probes.client import ProbeClient
 from probes.exchange import Exchange
 from probes.plugin import RUN, ProbeContext, Run
 from probes.profile import Endpoint
+from probes.schedule import Schedule
 from probes.stats import Decision, latency_verdict, summarize
 
 HEALTH = Endpoint(method="GET", path="/health", auth=False)
@@ -39,42 +36,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("endpoint", params)
 
 
-@dataclass
-class Schedule:
-    """Requests at fixed intended times; latency counted from the intended time.
-
-    A closed-loop client hides a stalled server: while one request waits out
-    a one-second stall, no other is sent, so the stall is one slow sample
-    among hundreds (coordinated omission). Measured from when each request
-    was due, every request that fell due during the stall carries it.
-    Waiting for our own pacer is left out: that is the client's doing.
-    """
-
-    interval_s: float
-    next_at: float = 0.0
-    corrected: list[float] = field(default_factory=list)
-    uncorrected: list[float] = field(default_factory=list)
-
-    def run(self, send: Callable[[], Exchange], timeout_ms: float) -> None:
-        now = time.perf_counter()
-        if self.next_at == 0.0:
-            self.next_at = now
-        if now < self.next_at:
-            time.sleep(self.next_at - now)
-        intended = self.next_at
-        self.next_at = intended + self.interval_s
-        exchange = send()
-        done = time.perf_counter()
-        if exchange.latency_ms is None:
-            # No answer counts as the slowest possible one: it certainly missed the SLA.
-            self.uncorrected.append(timeout_ms)
-            self.corrected.append(max(timeout_ms, (done - intended) * 1000 - exchange.queued_ms))
-            return
-        self.uncorrected.append(exchange.latency_ms)
-        late_ms = (done - intended) * 1000 - exchange.queued_ms
-        self.corrected.append(max(exchange.latency_ms, late_ms))
-
-
 def _measure(client: ProbeClient, endpoint: Endpoint, scene: str, run: Run) -> Schedule:
     sla = run.profile.sla
     limit = run.profile.rate_limit
@@ -83,8 +44,6 @@ def _measure(client: ProbeClient, endpoint: Endpoint, scene: str, run: Run) -> S
     schedule = Schedule(interval_s=2 / (limit.rate_per_second * limit.pace_ratio))
 
     def send() -> Exchange:
-        if body is None:
-            return client.request(endpoint.method, endpoint.path)
         return client.request(endpoint.method, endpoint.path, json_body=body)
 
     timeout_ms = run.profile.request_timeout_s * 1000

@@ -132,11 +132,44 @@ class _Seen:
         return seqset.normalise([*self.existing, *((lo, hi) for lo, hi in self.added)])
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
 def _ledger_error(path: Path, exc: BaseException) -> SloError:
     text = str(exc)
     if "not a database" in text or "malformed" in text:
         return SloError(str(path), "(ledger)", "expected an SQLite SLO ledger, the file is corrupt")
     return SloError(str(path), "(ledger)", f"expected a usable SQLite ledger ({text})")
+
+
+def _check_file(path: Path) -> None:
+    """What can be told before SQLite opens the file, told in words SQLite does not use.
+
+    A zero-length file is what SQLite itself creates on connect, so it is a new ledger
+    (another ``slo ingest`` may be creating it right now); anything else must start with
+    the SQLite header.
+    """
+    if path.is_dir():
+        raise SloError(str(path), "(ledger)", "expected an SQLite SLO ledger, found a directory")
+    if path.exists() and not path.is_file():  # a FIFO would block the read below
+        raise SloError(
+            str(path), "(ledger)", "expected an SQLite SLO ledger, found no regular file"
+        )
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SloError(
+            str(path), "(ledger)", f"expected a readable SQLite SLO ledger ({exc.strerror})"
+        ) from None
+    if head and head != SQLITE_MAGIC:
+        raise SloError(
+            str(path),
+            "(ledger)",
+            "expected an SQLite SLO ledger, the file is corrupt (no SQLite header)",
+        )
 
 
 class Ledger:
@@ -152,10 +185,18 @@ class Ledger:
     def open(cls, path: Path | str, *, create: bool) -> Ledger:
         """Open (or, with ``create``, make) a ledger; a foreign or corrupt file is an error."""
         path = Path(path)
-        if not create and not path.is_file():
+        try:
+            if not create and not path.exists():
+                raise SloError(
+                    str(path),
+                    "(ledger)",
+                    "expected an existing SLO ledger (run `slo ingest` first)",
+                )
+            _check_file(path)
+        except OSError as exc:  # a directory on the way that may not be searched
             raise SloError(
-                str(path), "(ledger)", "expected an existing SLO ledger (run `slo ingest` first)"
-            )
+                str(path), "(ledger)", f"expected a readable SQLite SLO ledger ({exc.strerror})"
+            ) from None
         if create and not path.parent.exists():
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,10 +242,27 @@ class Ledger:
                 f"expected schema version <= {SCHEMA_VERSION} (this slo is older than the "
                 f"ledger's {version})",
             )
+        elif create:
+            self._quick_check()
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         if version < SCHEMA_VERSION:
             self._migrate(version)
+
+    def _quick_check(self) -> None:
+        """Refuse to write into a damaged ledger (0.1-0.4 s on a 28-day, 20 MB one).
+
+        Reports and the gate read only what they need, and SQLite reports a damaged page
+        they touch; an ingest would otherwise add counts to a file that is already lost.
+        """
+        verdict = self.conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if verdict != "ok":
+            verdict = " ".join(verdict.replace("*** in database main ***", "").split())[:200]
+            raise SloError(
+                str(self.path),
+                "(ledger)",
+                f"expected an intact SQLite SLO ledger, quick_check says: {verdict}",
+            )
 
     def _migrate(self, version: int) -> None:
         """Apply the migrations after the file's version, all in one transaction.
@@ -245,7 +303,10 @@ class Ledger:
         try:
             yield self.conn
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk, a corrupt page): the
+            # error that matters is the one being raised, not "no transaction is active".
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
             raise
         try:
             self.conn.execute("COMMIT")
@@ -258,7 +319,7 @@ class Ledger:
 
     def check_definitions(self, slos: Sequence[Slo], *, record: bool) -> None:
         """An SLO's counts are only meaningful under the definition they were counted with."""
-        known = dict(self.conn.execute("SELECT slo, definition FROM slo_definitions"))
+        known = dict(self._query("SELECT slo, definition FROM slo_definitions"))
         for slo in slos:
             old = known.get(slo.name)
             if old is not None and old != slo.definition:

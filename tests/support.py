@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 SELF_TEST_REPORTS = ROOT / "reports" / "self-test"
@@ -38,34 +43,48 @@ class ProbeRun:
         return sorted(p for p, o in self.outcomes().items() if o in {"failed", "error"})
 
 
+def probe_command(out_dir: Path, *args: str) -> list[str]:
+    """`python -m pytest probes ...` as a user runs it, every output under `out_dir`."""
+    return [
+        sys.executable, "-m", "pytest", "probes", "-q", "-p", "no:randomly",
+        f"--st-results={out_dir / 'results.jsonl'}",
+        f"--junitxml={out_dir / 'junit.xml'}",
+        f"--alluredir={out_dir / 'allure-results'}",
+        *args,
+    ]  # fmt: skip
+
+
+def probe_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """Our environment without the ST_ settings and pytest's own variables, plus `env`."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ST_", "PYTEST_"))}
+    environment.update(env or {})
+    return environment
+
+
+def read_records(results: Path) -> list[dict]:
+    if not results.exists():
+        return []
+    return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+
+
 def run_probes(
     out_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
 ) -> ProbeRun:
     """`python -m pytest probes ...` from the repository root, outputs under `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = out_dir / "results.jsonl"
-    command = [
-        sys.executable, "-m", "pytest", "probes", "-q", "-p", "no:randomly",
-        f"--st-results={results}",
-        f"--junitxml={out_dir / 'junit.xml'}",
-        f"--alluredir={out_dir / 'allure-results'}",
-        *args,
-    ]  # fmt: skip
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ST_", "PYTEST_"))}
-    environment.update(env or {})
     completed = subprocess.run(
-        command,
+        probe_command(out_dir, *args),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=environment,
+        env=probe_environment(env),
         stdin=subprocess.DEVNULL,
     )
-    records = []
-    if results.exists():
-        records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    return ProbeRun(completed.returncode, completed.stdout + completed.stderr, results, records)
+    results = out_dir / "results.jsonl"
+    return ProbeRun(
+        completed.returncode, completed.stdout + completed.stderr, results, read_records(results)
+    )
 
 
 def render_fault_table(rows: Sequence[dict]) -> str:
@@ -122,10 +141,93 @@ def refserver(workdir: Path, *args: str, startup_s: float = 20.0) -> Iterator[Ru
             manager_url=f"http://127.0.0.1:{ports['manager_port']}",
         )
     finally:
+        stop(process)
+        log.close()
+
+
+def _worker_ports() -> Iterator[int]:
+    """Ports below the kernel's ephemeral range, a disjoint block per xdist worker.
+
+    A port from bind(0) is free only until the socket closes: another
+    worker's server can take it before ours binds, and then our readiness
+    check is answered by the wrong server (seen on CI: a test read another
+    test's Pushgateway). Blocks per worker make that impossible.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 15
+    start = 20000 + (index % 16) * 750
+    return itertools.cycle(range(start, start + 750))
+
+
+_PORTS = _worker_ports()
+
+
+def free_port() -> int:
+    """A loopback port that nothing holds now and no other test worker will pick."""
+    for _ in range(750):
+        port = next(_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port in this worker's block")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate, then kill if it does not go within 10 s."""
+    if process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-        log.close()
+
+
+@contextlib.contextmanager
+def service(
+    command: Sequence[str], ready_url: str, log: Path, *, timeout_s: float = 20.0
+) -> Iterator[subprocess.Popen]:
+    """A real server as a child process: up when `ready_url` answers 200, always stopped."""
+    with log.open("wb") as handle:
+        process = subprocess.Popen(list(command), stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"{command[0]} exited with {process.returncode}: {log.read_text()[-2000:]}"
+                )
+            try:
+                if httpx.get(ready_url, timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{ready_url} not ready after {timeout_s:g} s")
+            time.sleep(0.1)
+        yield process
+    finally:
+        stop(process)
+
+
+@contextlib.contextmanager
+def pushgateway_at(workdir: Path) -> Iterator[str]:
+    """A real Pushgateway (Debian `prometheus-pushgateway`) on loopback, with its URL."""
+    binary = shutil.which("prometheus-pushgateway")
+    if binary is None:
+        raise RuntimeError("prometheus-pushgateway is not installed (scripts/bootstrap --dev)")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    # Debian's build persists to /var/lib/prometheus by default: every test's
+    # gateway would start with the earlier tests' metrics.
+    persistence = workdir / "pushgateway.data"
+    command = [
+        binary,
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--persistence.file={persistence}",
+    ]
+    with service(command, f"{url}/-/ready", workdir / "pushgateway.log"):
+        yield url

@@ -190,6 +190,7 @@ def test_the_gate_lets_a_healthy_target_deploy(ci_config: Config, tmp_path: Path
     assert "deploy: 01234567 passed the gate" in deploy.output
 
 
+@pytest.mark.cpu_heavy
 def test_the_manual_capacity_job_runs_locust_headless(ci_config: Config, tmp_path: Path) -> None:
     stages = tmp_path / "stages.yaml"
     stages.write_text(

@@ -54,6 +54,21 @@ def test_open_model_keeps_corrected_and_uncorrected_apart() -> None:
     assert percentile_ms(run.hdr_uncorrected, 99) == pytest.approx(5.0, rel=1e-3)
 
 
+def test_record_sent_measures_an_open_model_request_from_its_due_time() -> None:
+    book = LatencyBook(200.0, 10.0)
+    # due at 9.9 s, left 0.5 s late (10.4 s), answered in 3 ms: filed under its due bucket
+    book.record_sent("GET", "/a", 10.4, 3.0, Outcome.OK, intended_s=9.9)
+    book.record_sent("GET", "/a", 10.4, 3.0, Outcome.OK)  # closed model: as sent
+    book.record_sent("GET", "/a", 9.0, 7.0, Outcome.NO_RESPONSE, intended_s=8.0)
+    first, second = book.close_all()
+    assert (first.start_s, first.tally.total, first.tally.failed) == (0.0, 2, 1)
+    assert first.tally.within_sla == 0  # 503 ms from its due time
+    assert percentile_ms(merge_encoded([first.hdr]), 100) == pytest.approx(503.0, rel=1e-3)
+    assert (second.start_s, second.tally.within_sla) == (10.0, 1)
+    run = dict(book.endpoints())[("GET", "/a")]
+    assert percentile_ms(run.hdr_uncorrected, 100) == pytest.approx(3.0, rel=1e-3)
+
+
 def test_values_are_clamped_into_the_histogram_range() -> None:
     assert to_us(0.0) == 1
     assert to_us(10**9) == 60_000_000

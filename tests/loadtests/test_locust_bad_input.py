@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from loadrun import LocustRun, free_port
+from loadrun import LocustRun
+from support import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -15,8 +16,11 @@ pytestmark = pytest.mark.integration
     ("case", "expected"),
     [
         ("bad-yaml", "profile.yaml: line 2: expected"),
-        ("bad-field", "environment: expected one of local, staging, production"),
-        ("missing-token", "No such file or directory"),
+        ("bad-field", "profile.yaml: environment: Input should be 'local', 'staging' or"),
+        ("unknown-builtin", "/no-such-profile: cannot read profile: No such file or directory"),
+        ("vtt-profile", "profile vtt is of kind vtt: the load profiles drive the SpaceTime"),
+        ("missing-token", "cannot read token file"),
+        ("not-a-jwt", "expected one JWT (three dot-separated parts)"),
         ("unreachable", "is unreachable"),
         ("unknown-shape", "--st-shape must be one of"),
         ("unwritable-results", "cannot write results to"),
@@ -32,7 +36,10 @@ def test_bad_input_is_one_line_and_exit_2(
     args = {
         "bad-yaml": ("--st-profile", str(profile)),
         "bad-field": ("--st-profile", str(profile)),
+        "unknown-builtin": ("--st-profile", str(tmp_path / "no-such-profile")),
+        "vtt-profile": ("--st-profile", "vtt"),  # a built-in profile of another kind of API
         "missing-token": ("--host", closed, "--st-token-file", str(tmp_path / "nope")),
+        "not-a-jwt": ("--host", closed, "--st-token-file", str(profile)),
         "unreachable": ("--host", closed, "--st-token-file", str(token)),
         "unknown-shape": ("--host", closed, "--st-shape", "sawtooth"),
         "unwritable-results": (
@@ -41,7 +48,7 @@ def test_bad_input_is_one_line_and_exit_2(
         ),
     }[case]  # fmt: skip
     profile.write_text("name: [oops\n" if case == "bad-yaml" else "name: x\nenvironment: prod\n")
-    run = locust_run(*args, "-u", "1", "-t", "2s", timeout=60)
+    run = locust_run(*args, "-u", "1", "-t", "2s")
     assert run.returncode == 2, run.output[-2000:]
     (line,) = run.lines()
     assert expected in line

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from loadtests.capacity import build, read_records
 from loadtests.latency import LatencyBook, merge_encoded
-from loadtests.results import SCHEMA, ResultsWriter, RunInfo, without_credentials
+from loadtests.results import LoadResults, RunInfo, without_credentials
 from loadtests.stages import StageLog
 from loadtests.traffic import Outcome
+from probes.results import SCHEMA
 
 INFO = RunInfo("ab" * 16, "http://127.0.0.1:8080", "local", "adhoc", None)
 COMMON = {"schema", "kind", "run_id", "seq", "source", "target", "environment"}
@@ -24,7 +25,7 @@ def write_run(path: Path, stages: list[tuple[float, dict, float]]) -> None:
     """One run: per (start, stage, latency) a request; buckets written as they close."""
     book = LatencyBook(200.0, 10.0)
     log = StageLog()
-    writer = ResultsWriter(path, INFO)
+    writer = LoadResults(path, INFO)
     writer.start(1.0)
     for start, stage, latency in stages:
         log.note(start, stage)
@@ -43,6 +44,7 @@ def test_records_follow_the_format(tmp_path: Path) -> None:
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["kind"] for r in records] == ["run", "aggregate", "run"]
     assert [r["seq"] for r in records] == [0, 1, 2]
+    assert list(path.parent.glob(".*.seq")) == []  # the shared writer's counter is removed
     assert all(r["schema"] == SCHEMA and r["source"] == "load" for r in records)
     start, aggregate, end = records
     assert set(start) == RUN and start["phase"] == "start" and start["counts"] is None
@@ -58,6 +60,16 @@ def test_a_truncated_last_line_is_skipped(tmp_path: Path) -> None:
     write_run(path, [(0.0, {"index": 0, "users": 1, "rate_per_s": None}, 1.0)])
     path.write_text(path.read_text() + '{"schema": "spacetime-pro')
     assert len(read_records(path)) == 3
+
+
+def test_a_failed_write_is_remembered_not_raised(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    results = LoadResults(blocker / "load.jsonl", INFO)  # under a file: cannot be created
+    results.start(1.0)
+    results.end(2.0, 0, 0)
+    results.close()
+    assert results.error is not None and results.error.startswith("cannot write results to ")
 
 
 def test_credentials_never_reach_the_target_field() -> None:

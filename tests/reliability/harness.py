@@ -13,13 +13,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from support import ROOT, SELF_TEST_REPORTS, ProbeRun
+from support import (
+    ROOT,
+    SELF_TEST_REPORTS,
+    ProbeRun,
+    probe_command,
+    probe_environment,
+    read_records,
+)
 
 REPORTS = SELF_TEST_REPORTS
 
@@ -59,15 +65,8 @@ def run_measured(
     """`python -m pytest probes ...` from the repository root, outputs under `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / "results.jsonl"
-    command = [
-        sys.executable, "-m", "pytest", "probes", "-q", "-p", "no:randomly",
-        f"--st-results={results}",
-        f"--junitxml={out_dir / 'junit.xml'}",
-        f"--alluredir={out_dir / 'allure-results'}",
-        *args,
-    ]  # fmt: skip
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ST_", "PYTEST_"))}
-    environment.update(env or {})
+    command = probe_command(out_dir, *args)
+    environment = probe_environment(env)
     stdout_path, stderr_path = out_dir / "stdout.txt", out_dir / "stderr.txt"
     started = time.perf_counter()
     with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
@@ -89,11 +88,7 @@ def run_measured(
         time.sleep(0.02)
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)  # tell Popen it is reaped
-    records = []
-    if results.exists():
-        for line in results.read_text().splitlines():
-            if line.strip():
-                records.append(json.loads(line))
+    records = read_records(results)
     output = stdout_path.read_text(errors="replace") + stderr_path.read_text(errors="replace")
     return MeasuredRun(
         run=ProbeRun(process.returncode, output, results, records),

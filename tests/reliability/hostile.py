@@ -250,6 +250,7 @@ class HostileServer:
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _server: asyncio.base_events.Server | None = None
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -293,6 +294,9 @@ class HostileServer:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for writer in list(self._writers):
+                writer.transport.abort()
+            await asyncio.sleep(0.05)  # let the transports' connection_lost callbacks run
 
         asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
@@ -301,6 +305,7 @@ class HostileServer:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         handler = MODES[self.mode]
+        self._writers.add(writer)
         try:
             if self.mode in EARLY:
                 await handler(self, _Request("", "", {}), reader, writer)
@@ -318,8 +323,11 @@ class HostileServer:
         except asyncio.CancelledError:  # shutdown: end quietly (streams logs a cancelled task)
             pass
         finally:
-            if not writer.is_closing():
-                writer.close()
+            self._writers.discard(writer)
+            if not writer.is_closing():  # the handlers close on purpose; the rest is dropped
+                writer.transport.abort()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(writer.wait_closed(), 1)
 
 
 async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
@@ -338,12 +346,6 @@ async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
     if length:
         await reader.readexactly(min(length, 1 << 20))
     return _Request(method, path, headers)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Blackhole:

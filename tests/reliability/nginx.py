@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from support import free_port
+
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 # What the seed forgets: nginx's 429 carries neither Retry-After nor a JSON body.
@@ -118,12 +120,6 @@ def check(conf: Path, directory: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def front(
     directory: Path, *, upstream: str, cert: Path, key: Path, **options: object
@@ -131,7 +127,7 @@ def front(
     """nginx on a free loopback port with TLS, stopped (SIGQUIT, then SIGKILL) afterwards."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "tmp").mkdir(exist_ok=True)
-    port = _free_port()
+    port = free_port()
     conf = directory / "nginx.conf"
     conf.write_text(config(directory, port=port, upstream=upstream, cert=cert, key=key,
                            **options))  # type: ignore[arg-type]  # fmt: skip

@@ -3,11 +3,9 @@
 Hypothesis feeds `probes.profile.from_str` arbitrary text, YAML-shaped
 noise and mutations of a valid profile; a handful of hostile documents
 follow; then the command line, where every such error must be one line
-and exit status 4. Three defects of `probes/profile.py` are kept as strict
-xfails (its owner fixes them; a fix turns them into failures to delete):
-deep nesting raises RecursionError, a YAML key with a newline gives a
-two-line message, `kind: []` raises TypeError, and `.inf` passes as a
-rate. The command line stays one line for all of them (the plugin's edge).
+and exit status 4. The fuzzing found four defects, each now a test: deep
+nesting raised RecursionError, a YAML key with a newline gave a two-line
+message, `kind: []` raised TypeError, and `.inf` passed as a rate.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 from reliability.fuzz import FUZZ, mutated
 from reliability.harness import run_measured
@@ -74,15 +72,9 @@ def test_yaml_shaped_noise(text: str) -> None:
     assert_one_line_or_profile(text)
 
 
-def known_defect(data: dict[str, Any]) -> bool:
-    """Inputs that hit a defect kept below as a strict xfail (delete when it is fixed)."""
-    return isinstance(data.get("kind"), list | dict)
-
-
 @FUZZ
 @given(mutated(VALID, NAMES))
 def test_mutated_profiles(data: dict[str, Any]) -> None:
-    assume(not known_defect(data))
     assert_one_line_or_profile(yaml.safe_dump(data, allow_unicode=True))
 
 
@@ -114,24 +106,18 @@ def test_hostile_documents(text: str) -> None:
 BASE = "name: x\nenvironment: local\nrate_limit: {rate_per_second: 1, burst: 1}\nscenes: [a]\n"
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="probes/profile.py: PyYAML recursion escapes from_str")  # fmt: skip
 def test_deep_nesting_is_a_profile_error() -> None:
     assert_one_line_or_profile("[" * 3000 + "]" * 3000)
 
 
-@pytest.mark.xfail(strict=True, reason="probes/profile.py: a key's newline reaches the message")
 def test_key_with_newline_is_one_line() -> None:
     assert_one_line_or_profile(BASE + '"a\\nb": 1')
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="probes/profile.py: `kind` is hashed before it is validated")  # fmt: skip
 def test_kind_of_the_wrong_type_is_a_profile_error() -> None:
     assert_one_line_or_profile(BASE + "kind: []")
 
 
-@pytest.mark.xfail(strict=True, reason="probes/profile.py: .inf passes as a rate or threshold")
 def test_infinite_numbers_are_rejected() -> None:
     for extra in ("rate_limit: {rate_per_second: .inf, burst: 1}", "sla: {threshold_ms: .inf}"):
         text = BASE.replace("rate_limit: {rate_per_second: 1, burst: 1}\n", "") + extra

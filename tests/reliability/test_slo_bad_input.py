@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -141,7 +142,10 @@ def test_subprocess_one_line_exit_2(
     path = tmp_path / name
     path.write_text(content)
     argv = [part.format(dir=tmp_path) for part in command] + [str(path)]
-    done = subprocess.run([sys.executable, "-m", "slo", *argv], cwd=tmp_path,
+    # cwd is the temporary directory: `-m slo` must not depend on where pip put it.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+           os.environ.get("PYTHONPATH")]))}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "slo", *argv], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert_one_line_error(done.returncode, done.stderr, path)

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from reliability.certs import CertSet, Pair, make_cert_set
 from reliability.harness import MeasuredRun, run_measured, save_row, write_profile
-from reliability.hostile import Blackhole, HostileServer, free_port
-from support import refserver
+from reliability.hostile import Blackhole, HostileServer
+from support import free_port, refserver
 
 pytestmark = [pytest.mark.integration]
 
@@ -85,6 +85,20 @@ def _blackhole() -> Iterator[str]:
         yield hole.url
 
 
+@contextlib.contextmanager
+def _redirect_away() -> Iterator[str]:
+    """307 to another host (`localhost`, not 127.0.0.1): a second server there records
+    whatever reaches it, and nothing may, least of all the token."""
+    with HostileServer("ok") as elsewhere:
+        away = f"http://localhost:{elsewhere.port}"
+        with HostileServer("redirect-away", redirect_to=away) as server:
+            yield server.url
+        assert server.received, "the redirecting target was never asked"
+        assert not elsewhere.received, (
+            f"a redirect was followed to another host: {elsewhere.received[:3]}"
+        )
+
+
 def _mode(mode: str) -> Callable[[Path, CertSet], contextlib.AbstractContextManager[str]]:
     return lambda tmp, certs: _hostile(mode)
 
@@ -110,6 +124,8 @@ CASES = [
     Case("gzip-bomb", "100 MB gzip-compressed to 100 KB", _mode("gzip-bomb")),
     Case("huge-headers", "a 1 MiB header line", _mode("huge-headers")),
     Case("redirect-loop", "302 to itself", _mode("redirect-loop")),
+    Case("redirect-away", "307 to another host, which records what it gets",
+         lambda t, c: _redirect_away()),
     Case("rate-limited", "429 with Retry-After: 3600 to all", _mode("rate-limited")),
     Case("tls-expired", "certificate expired 2 days ago", _cert("expired"), tls=True,
          tls_failing=frozenset({"test_certificate_trusted", "test_certificate_not_expiring"}),

@@ -1,11 +1,12 @@
-"""No secret in anything the suite writes: reports, Allure, JUnit, logs, captured output.
+"""No secret in anything the suite writes: reports, Allure, JUnit, logs, ledger, output.
 
 Self-contained (CI runs `pytest -n 2 tests`, so "after the whole run" cannot
 mean after the other tests): representative probe runs with a known token
 and signing secret, failures included so failure lines, curl commands and
 Allure's exception details are exercised, one under xdist, one against a
 target that echoes the Authorization header into every header and body a
-probe quotes from. Then every file under their output directories, the
+probe quotes from. Their results are counted into an SLO ledger as a CI job
+does. Then every file under their output directories, the ledger, the
 reference server's own files, reports/ and the captured output are scanned
 for the token, each of its segments and the secret: zero hits.
 """
@@ -13,6 +14,8 @@ for the token, each of its segments and the secret: zero hits.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import jwt
@@ -97,10 +100,20 @@ def test_no_secret_anywhere_the_suite_writes(tmp_path: Path) -> None:
     assert any("reproduce: curl" in (r["reason"] or "") for run in runs.values()
                for r in run.failing())  # fmt: skip
 
+    captured = {f"captured output of the {name} run": run.output for name, run in runs.items()}
+    # The ledger a scheduled job keeps: the runs' results counted into it as CI does.
+    ledger = tmp_path / "slo-ledger.sqlite"
+    ingest = subprocess.run(
+        [sys.executable, "-m", "slo", "ingest", "--ledger", str(ledger),
+         *(str(run.run.results) for run in runs.values())],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert ingest.returncode == 0 and ledger.stat().st_size > 0, ingest.stderr
+    captured["output of slo ingest"] = ingest.stdout + ingest.stderr
+
     inputs = {server.token_file, server.secret_file}
     ours = [p for p in tmp_path.rglob("*") if p.is_file() and p not in inputs]
     shared = [p for p in (ROOT / "reports").rglob("*") if p.is_file()]
-    captured = {f"captured output of the {name} run": run.output for name, run in runs.items()}
     needles = _needles(token)
     # Our own outputs hold no JWT shape at all; reports/ is shared with other runs' files.
     hits = _hits({**captured, **{str(p): _read(p) for p in ours}}, needles, jwt_shapes=True)
@@ -111,7 +124,8 @@ def test_no_secret_anywhere_the_suite_writes(tmp_path: Path) -> None:
     assert len(allure) > 50
     save_row("reliability", "secrets-scan", {
         "name": "secrets scan",
-        "figures": f"{len(written)} files and {len(captured)} captured outputs from "
+        "figures": f"{len(written)} files (the SLO ledger among them) and {len(captured)} "
+                   f"captured outputs from "
                    f"{len(runs)} runs ({sum(len(r.failing()) for r in runs.values())} failures, "
                    f"{len(allure)} Allure files): 0 hits for the token, its segments, "
                    "the signing secret or any JWT shape (runs: "

@@ -10,8 +10,8 @@ started on loopback by the tests and always killed in teardown.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import support
 
 from slo import spec as specs
 from slo import synth
@@ -40,65 +41,9 @@ SPEC = specs.from_path(None)
 HOURS = 8
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{url} exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{url} not ready after {timeout}s: {log.read_text()[-2000:]}")
-
-
-def _start(command: list[str], ready: str, log: Path) -> subprocess.Popen:
-    handle = log.open("wb")
-    process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
-    handle.close()
-    try:
-        _wait_ready(ready, process, log)
-    except BaseException:
-        _stop(process)
-        raise
-    return process
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-@pytest.fixture
-def pushgateway(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = _start(
-        [PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{port}"],
-        f"{url}/-/ready",
-        tmp_path / "pushgateway.log",
-    )
-    try:
-        yield url
-    finally:
-        _stop(process)
-
-
-def _prometheus(tmp_path: Path, scrape: str | None = None) -> tuple[str, subprocess.Popen]:
-    port = _free_port()
+@contextlib.contextmanager
+def _prometheus(tmp_path: Path, scrape: str | None = None) -> Iterator[str]:
+    port = support.free_port()
     config = tmp_path / "prometheus.yml"
     text = "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
     if scrape:
@@ -108,7 +53,7 @@ def _prometheus(tmp_path: Path, scrape: str | None = None) -> tuple[str, subproc
         )
     config.write_text(text)
     url = f"http://127.0.0.1:{port}"
-    process = _start(
+    with support.service(
         [
             PROMETHEUS,
             f"--config.file={config}",
@@ -118,8 +63,8 @@ def _prometheus(tmp_path: Path, scrape: str | None = None) -> tuple[str, subproc
         ],
         f"{url}/-/ready",
         tmp_path / "prometheus.log",
-    )
-    return url, process
+    ):
+        yield url
 
 
 def test_push_to_a_real_pushgateway_and_scrape_it(
@@ -142,14 +87,13 @@ def test_push_to_a_real_pushgateway_and_scrape_it(
     assert "probe_duration_seconds{" in metrics and "slo_objective_ratio{" in metrics
     failed = next(
         line for line in metrics.splitlines()
-        if line.startswith("probe_success{") and 'endpoint="/scenes"' in line
+        if line.startswith('probe_success{endpoint="/scenes",environment="production"')
     )  # fmt: skip
     assert failed.endswith(" 0")  # the /scenes probe failed on its last run
 
     prometheus_dir = tmp_path / "prom"
     prometheus_dir.mkdir()
-    url, process = _prometheus(prometheus_dir, scrape=pushgateway.removeprefix("http://"))
-    try:
+    with _prometheus(prometheus_dir, scrape=pushgateway.removeprefix("http://")) as url:
         source = PrometheusSource(url)
         request.addfinalizer(source.close)
         deadline = time.monotonic() + 20
@@ -163,8 +107,6 @@ def test_push_to_a_real_pushgateway_and_scrape_it(
         assert {(p.endpoint, p.last_outcome) for p in probes} == {
             ("/scenes", "failed"), ("/scene", "passed"),
         }  # fmt: skip
-    finally:
-        _stop(process)
 
     # a second push carries the running totals: counters never go backwards
     more = synth.simple_run(3, now - 30, good=10)
@@ -179,7 +121,7 @@ def test_push_to_a_real_pushgateway_and_scrape_it(
 
 
 def test_push_errors_are_one_line(cli, write_results, tmp_path: Path) -> None:
-    port = _free_port()
+    port = support.free_port()
     records = synth.simple_run(1, time.time(), good=3)
     result = cli("push", "--gateway", f"http://127.0.0.1:{port}", "--ledger",
                  tmp_path / "l.sqlite", write_results(records))  # fmt: skip
@@ -224,8 +166,7 @@ def test_prometheus_source_reads_the_same_slis_back(
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert backfill.returncode == 0, backfill.stderr
-    url, process = _prometheus(tmp_path / "prom")
-    try:
+    with _prometheus(tmp_path / "prom") as url:
         with Ledger.open(ledger_path, create=False) as ledger:
             from_ledger = ledger_inputs(ledger, SPEC, "production", now)
         with PrometheusSource(url) as source:
@@ -264,5 +205,3 @@ def test_prometheus_source_reads_the_same_slis_back(
                      "--format", "md,json")  # fmt: skip
         assert report.code == 0, report.err
         assert "from Prometheus" in report.out
-    finally:
-        _stop(process)

@@ -39,7 +39,7 @@ from loadtests import options as _options  # noqa: F401  (registers the --st-* o
 from loadtests import state
 from loadtests.latency import LatencyBook
 from loadtests.openmodel import dispatcher_count
-from loadtests.results import LoadResults, RunInfo, suite_commit, without_credentials
+from loadtests.results import LoadResults, RunInfo, without_credentials
 from loadtests.settings import Settings, SettingsError, refuse_production, token_path
 from loadtests.settings import build as build_settings
 from loadtests.stages import StageError, load_tables, select
@@ -55,6 +55,7 @@ from loadtests.summary import (
 from loadtests.thresholds import judge, reason
 from probes.profile import Profile, ProfileError
 from probes.profile import load as load_profile
+from probes.results import suite_commit
 from probes.target import TargetError, read_secret_file
 
 PREFIX = "loadtests: "

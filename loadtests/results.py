@@ -10,8 +10,6 @@ histograms (master, or the single local process) writes.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,21 +113,3 @@ class LoadResults:
 
     def close(self) -> None:
         self._writer.finish()
-
-
-def suite_commit(repo: Path) -> str | None:
-    """CI_COMMIT_SHA, else the suite's git HEAD, else None (never fails the run)."""
-    if sha := os.environ.get("CI_COMMIT_SHA"):
-        return sha
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--verify", "-q", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    sha = out.stdout.strip()
-    return sha if out.returncode == 0 and len(sha) == 40 else None

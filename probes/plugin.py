@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from probes.client import MutationRefused, ProbeClient, one_line, ssl_context, t
 from probes.exchange import Exchange
 from probes.pacer import Pacer
 from probes.redact import redact
-from probes.results import ResultsWriter, new_run_id
+from probes.results import ResultsWriter, new_run_id, suite_commit
 from probes.target import EmbeddedServer, Target, TargetError, read_secret_file
 
 PROBES_DIR = Path(__file__).resolve().parent
@@ -410,8 +409,8 @@ def pytest_configure(config: pytest.Config) -> None:
     run.writer.prepare()
     run.writer.write(
         "run",
-        {"phase": "start", "ts": run.started, "profile": profile.name, "commit": _commit(),
-         "exit_status": None, "counts": None},
+        {"phase": "start", "ts": run.started, "profile": profile.name,
+         "commit": suite_commit(PROBES_DIR), "exit_status": None, "counts": None},
     )  # fmt: skip
     config.pluginmanager.register(_Recorder(run), "spacetime-probes-recorder")
     if config.pluginmanager.hasplugin("xdist"):
@@ -424,18 +423,6 @@ class _XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[WIRE_KEY] = self.run.to_wire()
-
-
-def _commit() -> str | None:
-    if os.environ.get("CI_COMMIT_SHA"):
-        return os.environ["CI_COMMIT_SHA"]
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=PROBES_DIR
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -672,8 +659,8 @@ class _Recorder:
             counts[record["outcome"]] += 1
         run.writer.write(
             "run",
-            {"phase": "end", "ts": time.time(), "profile": run.profile.name, "commit": _commit(),
-             "exit_status": int(exitstatus), "counts": counts},
+            {"phase": "end", "ts": time.time(), "profile": run.profile.name,
+             "commit": suite_commit(PROBES_DIR), "exit_status": int(exitstatus), "counts": counts},
         )  # fmt: skip
         _write_allure_environment(session.config, run)
         _finish_allure_results(session.config)
@@ -753,7 +740,7 @@ def _write_allure_environment(config: pytest.Config, run: Run) -> None:
         "target": run.target.base_url,
         "environment": run.profile.environment,
         "profile": run.profile.name,
-        "commit": _commit() or "unknown",
+        "commit": suite_commit(PROBES_DIR) or "unknown",
         "run_id": run.run_id,
     }
     try:

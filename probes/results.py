@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -86,3 +88,22 @@ class ResultsWriter:
             return seq
         finally:
             os.close(fd)
+
+
+@functools.cache  # one git call per process, however many records carry it
+def suite_commit(repo: Path) -> str | None:
+    """CI_COMMIT_SHA, else the suite's git HEAD, else None (never fails the run)."""
+    if sha := os.environ.get("CI_COMMIT_SHA"):
+        return sha
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--verify", "-q", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and len(sha) == 40 else None

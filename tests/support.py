@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import jwt
 
 ROOT = Path(__file__).resolve().parents[1]
 SELF_TEST_REPORTS = ROOT / "reports" / "self-test"
@@ -231,3 +232,8 @@ def pushgateway_at(workdir: Path) -> Iterator[str]:
     ]
     with service(command, f"{url}/-/ready", workdir / "pushgateway.log"):
         yield url
+
+
+def mint_token(subject: str = "probe") -> str:
+    """A real HS256 JWT under a random key, minted at run time: no token is stored in the tree."""
+    return jwt.encode({"sub": subject}, os.urandom(32).hex(), algorithm="HS256")

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from support import refserver, run_probes
+from support import mint_token, refserver, run_probes
 
 from probes.results import SCHEMA
 
@@ -182,7 +182,7 @@ def test_bad_profile_yaml_names_file_and_field(tmp_path: Path) -> None:
 
 def test_unreachable_target_fails_every_probe_cleanly(tmp_path: Path) -> None:
     token = tmp_path / "token"
-    token.write_text("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.bm90LXJlYWw")  # JWT-shaped
+    token.write_text(mint_token("x"))  # JWT-shaped
     run = run_probes(
         tmp_path / "out", "--st-target=http://127.0.0.1:9", f"--st-token-file={token}",
         "--st-manager-url=http://127.0.0.1:9", "--st-profile=embedded", "-x",

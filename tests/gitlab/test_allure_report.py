@@ -15,7 +15,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from support import ROOT, SELF_TEST_REPORTS, run_probes
+from support import ROOT, SELF_TEST_REPORTS, mint_token, run_probes
 
 from probes.allure_report import (
     categories,
@@ -26,7 +26,7 @@ from probes.allure_report import (
 )
 from probes.exchange import Exchange
 
-TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwcm9iZSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+TOKEN = mint_token()
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from support import mint_token
 
 from probes import checks
 from probes.checks import ProbeFailure
 from probes.exchange import Exchange
+
+TOKEN = mint_token("x")
 
 
 def ex(status: int | None, body: bytes = b"", **headers: str) -> Exchange:
@@ -14,7 +17,7 @@ def ex(status: int | None, body: bytes = b"", **headers: str) -> Exchange:
         method="GET",
         url="http://127.0.0.1:1/x",
         endpoint="/x",
-        request_headers={"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"},
+        request_headers={"Authorization": f"Bearer {TOKEN}"},
         request_body=None,
         status=status,
         headers={k.replace("_", "-").lower(): v for k, v in headers.items()},

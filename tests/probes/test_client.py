@@ -13,12 +13,13 @@ from collections.abc import Iterator
 import httpcore
 import httpx
 import pytest
+from support import mint_token
 
 from probes import client as client_module
 from probes.client import MutationRefused, ProbeClient, decode_body, one_line, resolve
 from probes.exchange import MAX_BODY_BYTES
 
-TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1bml0In0.dW5pdC10ZXN0LXNpZ25hdHVyZQ"
+TOKEN = mint_token("unit")
 
 
 def _client(handler, **kwargs) -> tuple[ProbeClient, list[httpx.Request]]:

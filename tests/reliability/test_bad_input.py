@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from reliability.fuzz import FUZZ, mutated
 from reliability.harness import run_measured
+from support import mint_token
 
 from probes import profile as profiles
 
@@ -153,7 +154,7 @@ def test_command_line_errors_are_one_line_exit_4(case: str, tmp_path: Path) -> N
     if content is not None:
         path.write_text(content)
     token = tmp_path / "token"
-    token.write_text("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl")
+    token.write_text(mint_token("x"))
     argv = [a.format(p=path, t=token) for a in args]
     run = run_measured(tmp_path / "out", *argv, timeout=120)
     assert run.returncode == 4, run.output[-2000:]

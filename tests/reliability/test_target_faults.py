@@ -23,7 +23,7 @@ import pytest
 from reliability.certs import CertSet, Pair, make_cert_set
 from reliability.harness import MeasuredRun, run_measured, save_row, write_profile
 from reliability.hostile import Blackhole, HostileServer
-from support import free_port, refserver
+from support import free_port, mint_token, refserver
 
 pytestmark = [pytest.mark.integration]
 
@@ -244,7 +244,7 @@ def assert_clean_failure(run: MeasuredRun, timeout_s: float, baseline_rss_mib: f
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_target_fault(case: Case, tmp_path: Path, certs: CertSet, baseline: MeasuredRun) -> None:
     token = tmp_path / "token"
-    token.write_text("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJyZWxpYWJpbGl0eSJ9.c2lnbmF0dXJlLXNlZ21lbnQ")
+    token.write_text(mint_token("reliability"))
     profile = write_profile(tmp_path / "profile.yaml", timeout_s=TIMEOUT_S)
     with case.start(tmp_path, certs) as url:
         run = run_measured(tmp_path / "out", *_args(url, token, profile, certs, case.tls))

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from reliability.certs import CertSet, Pair, make_cert_set
 from reliability.harness import run_measured, save_row, write_profile
 from reliability.hostile import HostileServer
+from support import mint_token
 
 from probes import handshake, tls
 from probes.checks import ProbeFailure
@@ -200,7 +201,7 @@ def test_no_tls_at_all_is_one_line_facts() -> None:
 
 def _tls_run(tmp_path: Path, certs: CertSet, context: ssl.SSLContext, *extra: str):
     token = tmp_path / "token"
-    token.write_text("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0bHMifQ.c2lnbmF0dXJl")
+    token.write_text(mint_token("tls"))
     profile = write_profile(tmp_path / "profile.yaml", timeout_s=2)
     with HostileServer("ok", ssl_context=context) as server:
         run = run_measured(

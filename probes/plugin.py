@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from probes.exchange import Exchange
 from probes.pacer import Pacer
 from probes.redact import redact
 from probes.results import ResultsWriter, new_run_id, suite_commit
-from probes.target import EmbeddedServer, Target, TargetError, read_secret_file
+from probes.target import EmbeddedServer, Target, TargetError, jwt_problem, read_secret_file
 
 PROBES_DIR = Path(__file__).resolve().parent
 DEFAULT_REPORTS = Path("reports")
@@ -196,8 +196,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--st-examples",
-        type=int,
-        default=int(_env("ST_EXAMPLES", "10") or 10),
+        # Parsed when the run is resolved, so a bad ST_EXAMPLES is one line there,
+        # and never breaks `pytest --help` or a run that does not collect the probes.
+        default=_env("ST_EXAMPLES", "10"),
         metavar="N",
         help="hypothesis examples per traversal category and method",
     )
@@ -324,11 +325,10 @@ def _resolve_target(
         )
     manager = config.getoption("st_manager_url") or profile.manager_url
     token = read_secret_file(token_file, "token file")
-    if "auth" in getattr(profile, "families", ("auth",)) and token.count(".") != 2:
-        raise TargetError(
-            f"token file {token_file} does not hold a JWT "
-            f"({token.count('.') + 1} dot-separated segments, expected 3)"
-        )
+    if "auth" in profile.families:
+        problem = jwt_problem(token)
+        if problem is not None:
+            raise TargetError(f"token file {token_file} does not hold a JWT: {problem}")
     return (
         Target(
             base_url=_base_url("--st-target", url),
@@ -380,8 +380,9 @@ def pytest_configure(config: pytest.Config) -> None:
     _default_outputs(config, results.parent)
     try:
         profile = _resolve_profile(config)
-        if config.getoption("st_examples") < 1:
-            raise profiles.ProfileError("--st-examples must be at least 1")
+        examples = _number("--st-examples", config.getoption("st_examples"), low=1, high=10**6)
+        if examples != int(examples):
+            raise profiles.ProfileError("--st-examples: expected a whole number")
         min_days = _number(
             "--st-tls-min-days", config.getoption("st_tls_min_days"), low=0.0, high=3650.0
         )
@@ -396,7 +397,7 @@ def pytest_configure(config: pytest.Config) -> None:
         target=target,
         run_id=new_run_id(),
         allow_mutating=config.getoption("st_allow_mutating"),
-        examples=config.getoption("st_examples"),
+        examples=int(examples),
         state_dir=Path(tempfile.mkdtemp(prefix="spacetime-probes-")),
         results_path=results,
         controller=True,
@@ -591,13 +592,14 @@ pytest_runtest_call = pytest.hookimpl(wrapper=True)(_redacting)
 pytest_runtest_teardown = pytest.hookimpl(wrapper=True)(_redacting)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     run = item.config.stash.get(RUN, None)
     if run is None or not report.failed:
-        return
+        return report
     excinfo = call.excinfo
     if excinfo is not None and isinstance(excinfo.value, ProbeFailure):
         failure = excinfo.value
@@ -611,6 +613,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     else:
         report.longrepr = redact(str(report.longrepr), run.secrets)
     report.sections = [(name, redact(text, run.secrets)) for name, text in report.sections]
+    return report
 
 
 def _reason(report: pytest.TestReport) -> str | None:
@@ -634,6 +637,7 @@ class _Recorder:
         if not (final or (report.when == "teardown" and report.failed)):
             return
         props = dict(report.user_properties)
+        outcome: str
         if report.when == "call":
             outcome = report.outcome
         else:

@@ -7,9 +7,12 @@ reports/.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,6 +44,41 @@ def read_secret_file(path: str | Path, what: str) -> str:
     if not value:
         raise TargetError(f"{what} {path} is empty")
     return value
+
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def jwt_problem(token: str) -> str | None:
+    """Why `token` is not a compact JWS (RFC 7515), or None; never quotes the token.
+
+    A token file a new user got wrong (an HTML error page saved by curl, a
+    truncated copy, a placeholder such as `x.y.z`) is a set-up mistake, told
+    in one line before any probe runs, not a collection crash.
+    """
+    head = token.lstrip()[:1]
+    if head == "<":
+        return "it starts with '<' (an HTML or XML page saved instead of the token?)"
+    if head == "{":
+        return "it is JSON (the token is the compact form header.payload.signature)"
+    parts = token.split(".")
+    if len(parts) != 3:
+        return f"{len(parts)} dot-separated segments, expected 3"
+    for name, part in zip(("header", "payload", "signature"), parts, strict=True):
+        if not part:
+            return f"the {name} segment is empty"
+        if not _SEGMENT.fullmatch(part):
+            return f"the {name} segment has characters outside base64url"
+    for name, part in zip(("header", "payload"), parts[:2], strict=True):
+        try:
+            value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        except (ValueError, binascii.Error):
+            return f"the {name} segment is not base64url-encoded JSON (truncated copy?)"
+        if not isinstance(value, dict):
+            return f"the {name} segment is not a JSON object"
+        if name == "header" and not isinstance(value.get("alg"), str):
+            return "the header names no alg"
+    return None
 
 
 class EmbeddedServer:
@@ -81,10 +119,10 @@ class EmbeddedServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Target:
-        log = open(self._workdir / "server.log", "wb")  # noqa: SIM115 - lives as long as the child
-        self._process = subprocess.Popen(
-            self._args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with open(self._workdir / "server.log", "wb") as log:  # the child keeps its own copy
+            self._process = subprocess.Popen(
+                self._args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + self._timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.x509.oid import ExtensionOID
 from prometheus_client import CollectorRegistry, Gauge
 
 from probes.checks import ProbeFailure
@@ -56,7 +55,7 @@ class Certificate:
 def parse_certificate(der: bytes) -> Certificate:
     cert = x509.load_der_x509_certificate(der)
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns = tuple(san.get_values_for_type(x509.DNSName))
         ips = tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress))
     except x509.ExtensionNotFound:

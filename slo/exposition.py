@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from slo.model import Slo
@@ -28,7 +29,7 @@ class _Snapshot(Collector):
     def __init__(self, families: list) -> None:
         self.families = families
 
-    def collect(self):  # type: ignore[override]
+    def collect(self) -> Iterator[Metric]:
         return iter(self.families)
 
 

@@ -21,12 +21,13 @@ import json
 import math
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 OUTCOMES = ("passed", "failed", "skipped", "error")
@@ -36,7 +37,7 @@ class _Snapshot(Collector):
     def __init__(self, families: list[GaugeMetricFamily]) -> None:
         self.families = families
 
-    def collect(self):  # type: ignore[override]
+    def collect(self) -> Iterator[Metric]:
         return iter(self.families)
 
 

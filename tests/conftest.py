@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import shutil
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from reliability.report import write_tables
-from support import SELF_TEST_REPORTS, ProbeRun, pushgateway_at, render_fault_table, run_probes
-
-
-@pytest.fixture
-def probes_runner(tmp_path: Path) -> Callable[..., ProbeRun]:
-    def run(*args: str, out: Path | None = None, **kwargs: object) -> ProbeRun:
-        return run_probes(out or tmp_path / "reports", *args, **kwargs)  # type: ignore[arg-type]
-
-    return run
+from support import SELF_TEST_REPORTS, pushgateway_at, render_fault_table
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -63,6 +57,10 @@ def pushgateway(tmp_path: Path) -> Iterator[str]:
 
 
 _SESSION_STARTED = time.time()
+
+# Commands the self-tests start by name (ruff, slo, locust, the CI jobs' `python`) come
+# from the environment the tests run in, as if it were activated: never the machine's.
+os.environ["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), os.environ["PATH"]))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -23,6 +23,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -342,6 +343,10 @@ class Runner:
             "CI_JOB_STAGE": job.stage,
             "CI_API_V4_URL": "http://127.0.0.1:9/api/v4",
         }
+        # The jobs activate "${SPACETIME_VENV:-.venv}" after scripts/bootstrap; on this
+        # machine that is the clean environment the self-tests run in, made by the
+        # same bootstrap (a job's fresh checkout has no .venv of its own).
+        keep.setdefault("SPACETIME_VENV", sys.prefix)
         env = {**keep, **predefined}
         file_vars = {**self.config.variables, **_plain_variables(job.spec.get("variables") or {})}
         for key, value in file_vars.items():

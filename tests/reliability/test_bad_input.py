@@ -140,6 +140,16 @@ BAD_RUNS = {
                            "credentials in the URL"),
     "token not a JWT": (["--st-target=https://host", "--st-token-file={p}"], "opaque-key",
                         "does not hold a JWT"),
+    "token file is an HTML page": (["--st-target=https://host", "--st-token-file={p}"],
+                                   "<!DOCTYPE html><html><body>502 Bad Gateway</body></html>\n",
+                                   "starts with '<'"),
+    "token placeholder x.y.z": (["--st-target=https://host", "--st-token-file={p}"], "x.y.z",
+                                "header segment is not base64url-encoded JSON"),
+    "token cut in its payload": (["--st-target=https://host", "--st-token-file={p}"],
+                                 "{half}", "dot-separated segments"),
+    "token segments not base64url": (["--st-target=https://host", "--st-token-file={p}"],
+                                     "{bad_alphabet}", "outside base64url"),
+    "ST_EXAMPLES not a number": (["--st-examples=abc"], None, "--st-examples"),
     "bad timeout": (["--st-timeout=0"], None, "--st-timeout"),
     "NaN min days": (["--st-tls-min-days=nan"], None, "--st-tls-min-days"),
     "unreadable CA": (["--st-ca-file={p}"], "not a certificate", "--st-ca-file"),
@@ -151,10 +161,16 @@ BAD_RUNS = {
 def test_command_line_errors_are_one_line_exit_4(case: str, tmp_path: Path) -> None:
     args, content, expected = BAD_RUNS[case]
     path = tmp_path / "fuzz.yaml"
+    valid = mint_token("x")
     if content is not None:
-        path.write_text(content)
+        header, payload, signature = valid.split(".")
+        path.write_text(
+            content.replace("{half}", f"{header}.{payload[: len(payload) // 2]}").replace(
+                "{bad_alphabet}", f"{header}.{payload}.{signature}+/="
+            )
+        )
     token = tmp_path / "token"
-    token.write_text(mint_token("x"))
+    token.write_text(valid)
     argv = [a.format(p=path, t=token) for a in args]
     run = run_measured(tmp_path / "out", *argv, timeout=120)
     assert run.returncode == 4, run.output[-2000:]
@@ -162,5 +178,7 @@ def test_command_line_errors_are_one_line_exit_4(case: str, tmp_path: Path) -> N
     assert len(errors) == 1, run.output[-2000:]
     assert expected in errors[0], errors[0]
     assert "Traceback" not in run.output
+    for part in valid.split("."):  # a set-up error never quotes the token it read
+        assert part not in run.output
     others = [line for line in run.output.splitlines() if line.strip() and line not in errors]
     assert not others, others

@@ -38,6 +38,7 @@ import certifi
 import httpcore
 import httpx
 
+from probes.breaker import Breaker
 from probes.exchange import MAX_BODY_BYTES, Exchange
 from probes.pacer import Pacer
 from probes.redact import JWT_SHAPE, REDACTED, redact
@@ -51,6 +52,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # A collateral 429 is honoured once; its Retry-After is believed up to this
 # share of the request timeout, so a hostile "Retry-After: 3600" cannot stall a probe.
 MAX_COLLATERAL_WAIT_S = 10.0
+
+
+INVALID_REQUEST = "invalid request: "  # the probe built a request httpx cannot send
 
 
 class MutationRefused(RuntimeError):
@@ -309,8 +313,10 @@ class ProbeClient:
         ca_file: str | Path | None = None,
         secrets: Collection[str] = (),
         transport: httpx.BaseTransport | None = None,
+        breaker: Breaker | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.breaker = breaker if breaker is not None else Breaker()
         self.token = token
         self.timeout_s = timeout_s
         self.pacer = pacer
@@ -371,9 +377,17 @@ class ProbeClient:
             # Pacing should make this impossible; if another client shares our
             # address, honour Retry-After once rather than fail an unrelated probe.
             self.collateral_429 += 1
-            wait = min(_retry_after(exchange) or 1.0, MAX_COLLATERAL_WAIT_S, self.timeout_s)
-            time.sleep(max(0.0, wait))
+            stated = _retry_after(exchange)
+            wait = max(0.0, min(stated or 1.0, MAX_COLLATERAL_WAIT_S, self.timeout_s))
+            time.sleep(wait)
             exchange = self._send(method, endpoint, request_headers, body, pace, expect)
+            if exchange.status == 429:
+                # Still limited after honouring Retry-After: every later probe would
+                # wait out 429s one by one. The run says so once and stops asking.
+                said = f"Retry-After {stated:g} s" if stated is not None else "no Retry-After"
+                self.breaker.locked_out(
+                    f"429 persists after waiting {wait:.3g} s ({said}) on {method} {endpoint}"
+                )
         return exchange
 
     def _send(
@@ -386,6 +400,7 @@ class ProbeClient:
         expect: Collection[int] | None,
     ) -> Exchange:
         url = self.base_url + endpoint
+        self.breaker.check()
         if pace and self.pacer is not None:
             waiting = time.perf_counter()
             with self.pacer.slot():
@@ -401,6 +416,10 @@ class ProbeClient:
                 pass
         if self.sink is not None:
             self.sink(exchange, None if expect is None else exchange.status in expect)
+        if exchange.status is not None:
+            self.breaker.answered()
+        elif not (exchange.error or "").startswith(INVALID_REQUEST):  # our request, not them
+            self.breaker.unanswered(exchange.error or "no answer")
         return exchange
 
     def _timed(
@@ -415,7 +434,7 @@ class ProbeClient:
         try:
             request = self._http.build_request(method, url, headers=headers, content=body)
         except Exception as exc:  # an unusable URL or header is this request's failure
-            return failed(f"invalid request: {exc.__class__.__name__}: {one_line(str(exc), 200)}")
+            return failed(f"{INVALID_REQUEST}{exc.__class__.__name__}: {one_line(str(exc), 200)}")
         started = time.perf_counter()
         _DEADLINE.at, _DEADLINE.tripped = started + self.timeout_s, False
         phase = "waiting for the response headers"

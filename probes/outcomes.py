@@ -13,7 +13,13 @@ from __future__ import annotations
 
 import pytest
 
+from probes.checks import ProbeFailure
+
 INCONCLUSIVE_PREFIX = "inconclusive: "
+# How an outage or a lockout is told, first in every probe it failed (probes/breaker.py).
+UNREACHABLE = "target unreachable: "
+LOCKED_OUT = "locked out: "
+UNAVAILABLE_PREFIXES = (UNREACHABLE, LOCKED_OUT)
 
 
 class Inconclusive(pytest.skip.Exception):  # type: ignore[name-defined]
@@ -27,3 +33,12 @@ class Inconclusive(pytest.skip.Exception):  # type: ignore[name-defined]
 def is_inconclusive(reason: str | None) -> bool:
     """Whether a recorded skip reason is an inconclusive verdict rather than "not applicable"."""
     return bool(reason) and reason.startswith(INCONCLUSIVE_PREFIX)  # type: ignore[union-attr]
+
+
+class TargetUnavailable(ProbeFailure):
+    """The target is down or locks us out: every remaining probe fails fast with this reason.
+
+    A failure, not inconclusive: an outage is what the SLO must count. It names
+    the outage ("target unreachable: connection refused"), never a family's
+    message, so it does not read like a security finding.
+    """

@@ -23,9 +23,11 @@ import httpx
 import pytest
 
 from probes import profile as profiles
+from probes.breaker import Breaker
 from probes.checks import ProbeFailure
 from probes.client import MutationRefused, ProbeClient, one_line, ssl_context, token_parts
 from probes.exchange import Exchange
+from probes.outcomes import UNREACHABLE, Inconclusive, TargetUnavailable, is_inconclusive
 from probes.pacer import Pacer
 from probes.redact import redact
 from probes.results import ResultsWriter, new_run_id, suite_commit
@@ -57,6 +59,9 @@ class Run:
     current_probe: tuple[str, str] = ("", "")
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    # One circuit breaker per service (base URL), shared by every client of it in
+    # this process; the controller's preflight verdict reaches the workers by wire.
+    breakers: dict[str, Breaker] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         limit = self.profile.rate_limit
@@ -93,11 +98,12 @@ class Run:
             "results_path": str(self.results_path),
             "ca_file": self.ca_file,
             "tls_min_days": self.tls_min_days,
+            "unavailable": {url: b.reason for url, b in self.breakers.items() if b.reason},
         }
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> Run:
-        return cls(
+        run = cls(
             profile=profiles.from_dict(wire["profile"], origin="controller"),
             target=Target(**wire["target"]),
             run_id=wire["run_id"],
@@ -109,6 +115,9 @@ class Run:
             ca_file=wire["ca_file"],
             tls_min_days=wire["tls_min_days"],
         )
+        for url, reason in wire["unavailable"].items():
+            run.breaker(url).trip(reason)
+        return run
 
     def record_sample(self, exchange: Exchange, expected: bool | None) -> None:
         probe, family = self.current_probe
@@ -129,6 +138,32 @@ class Run:
             },
         )
 
+    def breaker(self, base_url: str) -> Breaker:
+        return self.breakers.setdefault(base_url, Breaker())
+
+    def preflight(self) -> str | None:
+        """One request before any probe: a target that does not answer opens its breaker.
+
+        Every probe then fails at once with this one line, instead of each
+        family reporting the outage in its own words (and each request waiting
+        out the timeout). Returns the reason, or None when the target answered.
+        """
+        endpoint = next((e for e in self.profile.endpoints if e.method == "GET"), None)
+        if endpoint is None:
+            return None
+        self.current_probe = ("preflight", "preflight")
+        client = self.client(self.target.base_url, token=self.target.token)
+        try:
+            exchange = client.request("GET", endpoint.path)
+            if exchange.status is None:
+                self.breaker(self.target.base_url).trip(f"{UNREACHABLE}{exchange.error}")
+        except TargetUnavailable:
+            pass  # locked out: the breaker holds the reason
+        finally:
+            client.close()
+            self.current_probe = ("", "")
+        return self.breaker(self.target.base_url).reason
+
     def client(self, base_url: str, *, token: str | None) -> ProbeClient:
         return ProbeClient(
             base_url,
@@ -139,6 +174,7 @@ class Run:
             allow_mutating=self.mutating_allowed,
             ca_file=self.ca_file,
             secrets=self.secrets,
+            breaker=self.breaker(base_url),
         )
 
 
@@ -180,7 +216,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--st-secret-file",
         default=_env("ST_SECRET_FILE"),
         metavar="PATH",
-        help="HS256 signing secret; enables expired/nbf/issuer probes [ST_SECRET_FILE]",
+        help="HS256 signing secret; enables the forged-claims probes [ST_SECRET_FILE]",
     )
     group.addoption(
         "--st-allow-mutating",
@@ -312,6 +348,7 @@ def _resolve_target(
             mode=profile.kind,
             faults=tuple(config.getoption("st_embedded_fault")),
             request_log=Path(log) if log else None,
+            claims=profile.auth.model_dump(),
         )
         return server.start(), server
     if config.getoption("st_embedded_fault"):
@@ -414,6 +451,7 @@ def pytest_configure(config: pytest.Config) -> None:
          "commit": suite_commit(PROBES_DIR), "exit_status": None, "counts": None},
     )  # fmt: skip
     config.pluginmanager.register(_Recorder(run), "spacetime-probes-recorder")
+    run.preflight()
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(run), "spacetime-probes-xdist")
 
@@ -514,14 +552,14 @@ def scene_guard(st_run: Run, st_client: ProbeClient) -> Iterator[str]:
         yield ""
         return
     fallback = st_run.profile.scenes[0]
-    exchange = st_client.request("GET", "/scene", expect={200})
     try:
+        exchange = st_client.request("GET", "/scene", expect={200})
         original = exchange.json()["scene_path"] if exchange.status == 200 else None
-    except (ValueError, KeyError, TypeError):
-        original = None
+    except (ValueError, KeyError, TypeError, TargetUnavailable):
+        original = None  # a target that is down: each probe fails with the reason itself
     scene = original if isinstance(original, str) else fallback
     yield scene
-    if st_run.mutating_allowed and isinstance(original, str):
+    if st_run.mutating_allowed and isinstance(original, str) and not st_client.breaker.open:
         after = st_client.request("GET", "/scene", expect={200})
         try:
             current = after.json().get("scene_path")
@@ -598,6 +636,9 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     run = item.config.stash.get(RUN, None)
+    if run is not None and call.excinfo is not None and call.excinfo.errisinstance(Inconclusive):
+        # A JUnit property too, so GitLab's test report tells "could not decide" from "n/a".
+        item.user_properties.append(("verdict", "inconclusive"))
     if run is None or not report.failed:
         return report
     excinfo = call.excinfo
@@ -642,7 +683,8 @@ class _Recorder:
             outcome = report.outcome
         else:
             outcome = "skipped" if report.skipped else "error"
-        record = {
+        reason = redact(_reason(report) or "", self.run.secrets) or None
+        record: dict[str, Any] = {
             "ts": time.time(),
             "probe": report.nodeid,
             "family": family_of(report.nodeid),
@@ -650,9 +692,11 @@ class _Recorder:
             "method": props.get("method"),
             "outcome": outcome,
             "duration_s": round(report.duration, 4),
-            "reason": redact(_reason(report) or "", self.run.secrets) or None,
+            "reason": reason,
             "measured": props.get("measured"),
         }
+        if is_inconclusive(reason):
+            record["verdict"] = "inconclusive"
         self.run.outcomes.append(record)
         self.run.writer.write("outcome", record)
 

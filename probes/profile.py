@@ -57,6 +57,21 @@ class RateLimit(_Strict):
     pace_ratio: float = Field(default=0.8, gt=0, le=1)
 
 
+class Auth(_Strict):
+    """Claim rules the target promises beyond the contract, which sets none.
+
+    Each stated rule adds its forged-claims probe (with the signing secret);
+    an unstated one is skipped, saying so, since a server that does not use
+    `iss` or `aud` breaks no promise by ignoring them.
+    """
+
+    issuer: str | None = Field(default=None, min_length=1)  # `iss` minted and required
+    audience: str | None = Field(default=None, min_length=1)  # `aud` minted and required
+    # Longest `exp - iat` accepted. At least a minute: the not-yet-valid token's
+    # `nbf` lies half of it ahead, and must stay ahead while the probes run.
+    max_lifetime_s: float | None = Field(default=None, ge=60)
+
+
 class Sla(_Strict):
     threshold_ms: float = Field(default=200.0, gt=0)
     percentile: float = Field(default=95.0, gt=0, lt=100)
@@ -235,6 +250,7 @@ class Profile(_Strict):
     manager_url: str | None = Field(default=None, pattern=r"^https?://[^\s@]+$")
     token_file: str | None = None
     rate_limit: RateLimit
+    auth: Auth = Auth()
     sla: Sla = Sla()
     scenes: tuple[str, ...] = ()
     endpoints: tuple[Endpoint, ...] = CONTRACT_ENDPOINTS

@@ -7,8 +7,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from probes.outcomes import INCONCLUSIVE_PREFIX, UNAVAILABLE_PREFIXES
 from probes.profile import Profile
 from probes.target import Target
+
+MAX_LISTED = 10
 
 
 def family_table(outcomes: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
@@ -20,6 +23,19 @@ def family_table(outcomes: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]
 
 def failing_families(outcomes: Iterable[dict[str, Any]]) -> list[str]:
     return sorted({r["family"] for r in outcomes if r["outcome"] in {"failed", "error"}})
+
+
+def unavailable(outcomes: Iterable[dict[str, Any]]) -> tuple[str, int] | None:
+    """The outage or lockout the circuit breaker found, and how many probes it failed."""
+    reasons = [
+        str(r["reason"])
+        for r in outcomes
+        if r["outcome"] in {"failed", "error"}
+        and str(r.get("reason") or "").startswith(UNAVAILABLE_PREFIXES)
+    ]
+    if not reasons:
+        return None
+    return reasons[0], len(reasons)
 
 
 def render_summary(
@@ -37,6 +53,18 @@ def render_summary(
         lines.append(f"  {family:<12} {parts}")
     failing = failing_families(outcomes)
     lines.append(f"  failing families: {', '.join(failing) if failing else 'none'}")
+    outage = unavailable(outcomes)
+    if outage is not None:
+        reason, count = outage
+        lines.append(f"  {reason} ({count} probes failed fast, nothing sent)")
+    undecided = [r for r in outcomes if r.get("verdict") == "inconclusive"]
+    if undecided:
+        lines.append(f"  inconclusive (the probe's limit, not a failure): {len(undecided)}")
+        for record in undecided[:MAX_LISTED]:
+            reason = str(record.get("reason") or "").removeprefix(INCONCLUSIVE_PREFIX)
+            lines.append(f"    {record['probe']}: {reason}")
+        if len(undecided) > MAX_LISTED:
+            lines.append(f"    (+{len(undecided) - MAX_LISTED} more in the results file)")
     latency = [r for r in outcomes if r["family"] == "latency" and r.get("measured")]
     if latency:
         sla = profile.sla

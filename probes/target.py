@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,7 @@ class EmbeddedServer:
         faults: tuple[str, ...] = (),
         request_log: Path | None = None,
         startup_timeout_s: float = 20.0,
+        claims: Mapping[str, str | float | None] | None = None,
     ) -> None:
         self._workdir = Path(tempfile.mkdtemp(prefix="spacetime-refserver-"))
         self.token_file = self._workdir / "jwt_token.txt"
@@ -115,6 +117,15 @@ class EmbeddedServer:
             self._args += ["--fault", fault]
         if request_log is not None:
             self._args += ["--request-log", str(request_log)]
+        # The claim rules the profile states (auth: issuer, audience, max_lifetime_s)
+        # are what the embedded server enforces: it is the profile's own promise kept.
+        claims = claims or {}
+        if claims.get("issuer"):
+            self._args += ["--issuer", str(claims["issuer"])]
+        if claims.get("audience"):
+            self._args += ["--audience", str(claims["audience"])]
+        if claims.get("max_lifetime_s"):
+            self._args += ["--max-token-lifetime", f"{claims['max_lifetime_s']:g}"]
         self._timeout = startup_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
 

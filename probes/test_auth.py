@@ -2,7 +2,14 @@
 
 Every bad credential is tried on every protected endpoint, because the
 classic slip is one route that forgot its guard. A valid token must get 2xx
-(positive control), or a 401 everywhere would pass as "secure".
+(positive control), or a 401 everywhere would pass as "secure"; with the
+signing secret, so must a token the probes sign themselves, or the forged
+cases' 401s could be for a defect they were not built to carry.
+
+The contract's own rules (scheme, signature, alg, exp, nbf, malformed) are
+probed on every target. Issuer, audience and maximum lifetime are not the
+contract's: they are probed only where the profile's `auth` section states
+them, and otherwise show as skipped, with the reason, on every route.
 """
 
 from __future__ import annotations
@@ -10,32 +17,33 @@ from __future__ import annotations
 import time
 from functools import cache
 
-import jwt
 import pytest
 
 from probes import checks
 from probes.client import ProbeClient
-from probes.payloads.tokens import BadAuthorization, bad_authorizations
+from probes.payloads.tokens import BadAuthorization, bad_authorizations, claim_skips, forged_valid
 from probes.plugin import RUN, ProbeContext, Run
-from probes.profile import Endpoint
-
-
-def _issuer(token: str) -> str:
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return "spacetime"
-    issuer = claims.get("iss")
-    return issuer if isinstance(issuer, str) else "spacetime"
+from probes.profile import Auth, Endpoint
 
 
 @cache
-def _variants(run_id: str, token: str, secret: str | None) -> dict[str, BadAuthorization]:
+def _variants(
+    run_id: str, token: str, secret: str | None, auth: Auth
+) -> dict[str, BadAuthorization]:
     """One set per run (run_id keys the cache), minted with one `now`."""
-    return {
-        bad.name: bad
-        for bad in bad_authorizations(token, secret=secret, now=time.time(), issuer=_issuer(token))
-    }
+    cases = bad_authorizations(
+        token,
+        secret=secret,
+        now=time.time(),
+        issuer=auth.issuer,
+        audience=auth.audience,
+        max_lifetime_s=auth.max_lifetime_s,
+    )
+    return {bad.name: bad for bad in cases}
+
+
+def _run_variants(run: Run) -> dict[str, BadAuthorization]:
+    return _variants(run.run_id, run.target.token, run.target.secret, run.profile.auth)
 
 
 def _protected(run: Run) -> list[Endpoint]:
@@ -55,8 +63,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "endpoint" in metafunc.fixturenames:
         metafunc.parametrize("endpoint", endpoints)
     if "variant" in metafunc.fixturenames:
-        names = list(_variants(run.run_id, run.target.token, run.target.secret))
-        metafunc.parametrize("variant", names)
+        auth = run.profile.auth
+        skips = claim_skips(
+            issuer=auth.issuer,
+            audience=auth.audience,
+            max_lifetime_s=auth.max_lifetime_s,
+            secret_known=run.target.secret is not None,
+        )
+        variants = [pytest.param(name, id=name) for name in _run_variants(run)] + [
+            pytest.param(name, id=name, marks=pytest.mark.skip(reason=reason))
+            for name, reason in skips.items()
+        ]
+        metafunc.parametrize("variant", variants)
 
 
 def test_bad_credentials_get_401(
@@ -68,7 +86,7 @@ def test_bad_credentials_get_401(
     probe: ProbeContext,
 ) -> None:
     probe.about(endpoint.method, endpoint.path)
-    bad = _variants(st_run.run_id, st_run.target.token, st_run.target.secret)[variant]
+    bad = _run_variants(st_run)[variant]
     exchange = st_client.request(
         endpoint.method,
         endpoint.path,
@@ -94,3 +112,35 @@ def test_valid_token_gets_2xx(
         expect=set(range(200, 300)),
     )
     checks.status_success(exchange, f"{endpoint.key} with the valid token")
+
+
+def test_forged_token_gets_2xx(
+    st_run: Run,
+    st_client: ProbeClient,
+    scene_guard: str,
+    endpoint: Endpoint,
+    probe: ProbeContext,
+) -> None:
+    """The valid token's claims with the stated iss/aud, signed here: accepted like the original.
+
+    Every correctly signed bad case is this token plus one defect; if the
+    target refuses this one too (wrong secret file, a stated issuer it does
+    not use), their 401s prove nothing, and this probe says so.
+    """
+    if st_run.target.secret is None:
+        pytest.skip("no signing secret (--st-secret-file): no token is forged")
+    probe.about(endpoint.method, endpoint.path)
+    auth = st_run.profile.auth
+    token = forged_valid(
+        st_run.target.token, secret=st_run.target.secret, issuer=auth.issuer, audience=auth.audience
+    )
+    exchange = st_client.request(
+        endpoint.method,
+        endpoint.path,
+        authorization=f"Bearer {token}",
+        json_body=endpoint.body_for(scene_guard) if endpoint.body else None,
+        expect=set(range(200, 300)),
+    )
+    checks.status_success(
+        exchange, f"{endpoint.key} with a token forged from the valid one and the stated claims"
+    )

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from slo import capacity as cap
 from slo import render
@@ -23,7 +23,10 @@ from slo import spec as specs
 from slo.errors import SloError
 from slo.evaluate import build_report
 from slo.files import write_atomic
-from slo.model import Report, Spec
+from slo.model import History, Report, Spec
+
+if TYPE_CHECKING:  # imported where used: sqlite3 stays out of `slo rules`
+    from slo.store import Ledger
 
 DEFAULT_LEDGER = "reports/slo-ledger.sqlite"
 DEFAULT_OUT_DIR = "reports/slo"
@@ -182,8 +185,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluate(args: argparse.Namespace) -> Report:
-    """Build the report from the chosen source; shared by ``report`` and ``gate``."""
+def evaluate(
+    args: argparse.Namespace, *, with_history: bool = False
+) -> tuple[Report, History | None]:
+    """Build the report from the chosen source; shared by ``report`` and ``gate``.
+
+    With ``with_history`` (the gate) also what the ledger holds of the environment's probe
+    runs, for the history rule; ``None`` from Prometheus, which keeps its own history.
+    """
     spec = load_spec(args)
     now = _now(args)
     if args.source == "prometheus":
@@ -202,7 +211,7 @@ def evaluate(args: argparse.Namespace) -> Report:
         with PrometheusSource(args.prometheus_url) as source:
             inputs = source.inputs(spec, args.environment, now)
             probes = source.probe_rows(args.environment, now)
-        return build_report(
+        prometheus_report = build_report(
             slos=[s for s in spec.slos if s.applies_to(args.environment)],
             inputs=inputs,
             policy=spec.policy,
@@ -213,6 +222,7 @@ def evaluate(args: argparse.Namespace) -> Report:
             probes=probes,
             notes=("counts come from PromQL increase(), which extrapolates at window edges",),
         )
+        return prometheus_report, None
     from slo.sources import ledger_inputs, pick_environment
     from slo.store import Ledger
 
@@ -223,7 +233,7 @@ def evaluate(args: argparse.Namespace) -> Report:
         longest = max((s.period_seconds for s in slos), default=0)
         left_out = [s.name for s in slos if not s.counts_source(environment, "load")]
         excluded = ledger.source_totals(left_out, environment, "load", now - longest, now)
-        return build_report(
+        report = build_report(
             slos=slos,
             inputs=ledger_inputs(ledger, spec, environment, now),
             policy=spec.policy,
@@ -234,10 +244,22 @@ def evaluate(args: argparse.Namespace) -> Report:
             probes=ledger.probe_rows(environment, now - longest, now),
             excluded_load=excluded,
         )
+        return report, (_ledger_history(ledger, report, now) if with_history else None)
+
+
+def _ledger_history(ledger: Ledger, report: Report, now: float) -> History:
+    """The environment's probe runs against what the gate needs of them (docs/slo.md)."""
+    from slo.policy import gated_statuses, history_need
+
+    gated = gated_statuses(report.overall, report.policy.gate)
+    need = history_need(report.policy, max((s.slo.period_seconds for s in gated), default=0))
+    since = now - need.span_seconds if need.span_seconds > 0 else 0.0
+    runs = ledger.run_history(report.environment, since, now)
+    return History(report.environment, need, tuple(runs), now)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    report = evaluate(args)
+    report, _ = evaluate(args)
     out: Path = args.out_dir
     markdown = render.to_markdown(report)
     written = []
@@ -267,9 +289,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_gate(args: argparse.Namespace) -> int:
     from slo.policy import decide
 
-    report = evaluate(args)
-    spec_gate = report.policy.gate
-    verdict = decide(report.statuses, spec_gate, report.environment)
+    report, history = evaluate(args, with_history=True)
+    verdict = decide(report.statuses, report.policy.gate, report.environment, history=history)
     print(f"slo: {verdict.reason}")
     return verdict.exit_code
 

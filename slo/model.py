@@ -125,6 +125,10 @@ class GatePolicy:
     on_no_data: str = "error"
     endpoints: bool = False
     slos: tuple[str, ...] = ()
+    min_history_seconds: int | None = None
+    """How far back the ledger's probe runs must reach; ``None``: derived from the policy."""
+    min_runs: int | None = None
+    """Probe runs needed within that span; ``None``: derived from the policy."""
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,50 @@ class Report:
     @property
     def overall(self) -> tuple[SloStatus, ...]:
         return tuple(s for s in self.statuses if s.endpoint == OVERALL)
+
+
+@dataclass(frozen=True)
+class RunHistory:
+    """One environment's runs of one source as the ledger holds them up to ``until``.
+
+    Counts alone cannot tell a month of scheduled runs from one run on a ledger that a
+    lost cache left empty; the gate's history rule (``slo.policy.history_shortfall``)
+    reads how many runs there are and how far back they reach.
+    """
+
+    environment: str
+    source: str
+    since: float
+    until: float
+    runs: int
+    """Distinct run ids that started at or before ``until``."""
+    recent_runs: int
+    """Of those, the runs that started at or after ``since``."""
+    first_ts: float | None
+    """When the oldest of them started; ``None`` when there is none."""
+    last_ts: float | None
+
+
+@dataclass(frozen=True)
+class HistoryNeed:
+    """What the gate asks of the ledger's history before it may say go.
+
+    The oldest probe run must have started ``span_seconds`` before the decision, and at
+    least ``runs`` probe runs must have started within that span. Zero for both: no rule.
+    """
+
+    span_seconds: int
+    runs: int
+
+
+@dataclass(frozen=True)
+class History:
+    """The ledger's probe history for one environment as of ``now``, and what is needed."""
+
+    environment: str
+    need: HistoryNeed
+    runs: tuple[RunHistory, ...]
+    now: float
 
 
 @dataclass(frozen=True)

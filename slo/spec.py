@@ -11,7 +11,7 @@ Native format (see ``slo/specs/spacetime.yaml``)::
       - {name: availability, sli: availability, objective: 99.9%, window: 28d}
       - {name: latency, sli: latency, threshold_ms: 200, objective: 95%, window: 28d}
     policy: {alerts: [...], burn_windows: [...], exhaustion_window: 1h}
-    gate: {freeze_severities: [page], on_no_data: error}
+    gate: {freeze_severities: [page], on_no_data: error, min_history: 3d, min_runs: 12}
 
 OpenSLO: a YAML stream of ``apiVersion: openslo/v1`` documents; ``kind: SLO`` with a
 ``ratioMetric`` indicator (inline or ``indicatorRef`` to a ``kind: SLI``) whose metric
@@ -22,6 +22,7 @@ kinds (Service, AlertPolicy...) are accepted and ignored.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -245,6 +246,8 @@ def gate_from_dict(data: Mapping[str, Any] | None, origin: str, where: str = "ga
         "on_no_data",
         "endpoints",
         "slos",
+        "min_history",
+        "min_runs",
     )
     r.known_keys(data, where, fields)
     gate = GatePolicy()
@@ -268,7 +271,25 @@ def gate_from_dict(data: Mapping[str, Any] | None, origin: str, where: str = "ga
         on_no_data=on_no_data,
         endpoints=r.boolean(data.get("endpoints", False), f"{where}.endpoints"),
         slos=r.string_list(data.get("slos", []), f"{where}.slos"),
+        min_history_seconds=_min_history(r, data.get("min_history"), f"{where}.min_history"),
+        min_runs=(
+            None
+            if data.get("min_runs") is None
+            else r.integer(data["min_runs"], f"{where}.min_runs", low=0)
+        ),
     )
+
+
+def _min_history(r: _Reader, value: Any, where: str) -> int | None:
+    """``gate.min_history``: a duration, 0 for no span, or absent to derive it."""
+    if value is None:
+        return None
+    if not isinstance(value, bool) and value in (0, "0"):
+        return 0
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return parse_duration(value)
+    raise r.fail(where, f"expected a duration like 3d, or 0 for none, got {value!r}")
 
 
 def policy_from_path(path: Path) -> Policy:

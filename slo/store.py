@@ -23,7 +23,7 @@ from pathlib import Path
 from slo import records as rec
 from slo import seqset
 from slo.errors import SloError
-from slo.model import BUCKET_SECONDS, Counts, ProbeRow, Slo
+from slo.model import BUCKET_SECONDS, Counts, ProbeRow, RunHistory, Slo
 
 APPLICATION_ID = 0x534C4F31  # "SLO1"
 HOUR = 3600
@@ -746,6 +746,34 @@ class Ledger:
             "SELECT slo, environment, source, method, endpoint, sum(good), sum(total) "
             "FROM events GROUP BY slo, environment, source, method, endpoint"
         )
+
+    def run_history(self, environment: str, since: float, until: float) -> list[RunHistory]:
+        """Per source, the environment's runs that started by ``until``: how many, how many
+        of them at or after ``since``, and when the oldest and the newest started.
+
+        What the gate's history rule reads: event counts cannot tell a ledger that a lost
+        cache left with one run from weeks of scheduled runs. A run's start is its first
+        record's timestamp; runs are identified by ``run_id``, so each counts once.
+        """
+        rows = self._query(
+            "SELECT source, count(*), coalesce(sum(first_ts >= ?), 0), min(first_ts), "
+            "max(first_ts) FROM runs WHERE environment = ? AND first_ts IS NOT NULL "
+            "AND first_ts <= ? GROUP BY source ORDER BY source",
+            (since, environment, until),
+        )
+        return [
+            RunHistory(
+                environment=environment,
+                source=source,
+                since=since,
+                until=until,
+                runs=int(runs),
+                recent_runs=int(recent),
+                first_ts=first,
+                last_ts=last,
+            )
+            for source, runs, recent, first, last in rows
+        ]
 
     def load_runs(self, environment: str | None = None) -> list[tuple[str, str, float | None]]:
         """Load runs, newest first: ``(run_id, environment, first_ts)``."""

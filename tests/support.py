@@ -46,8 +46,13 @@ class ProbeRun:
 
 def probe_command(out_dir: Path, *args: str) -> list[str]:
     """`python -m pytest probes ...` as a user runs it, every output under `out_dir`."""
+    return probe_selection_command(out_dir, ("probes",), *args)
+
+
+def probe_selection_command(out_dir: Path, selection: Sequence[str], *args: str) -> list[str]:
+    """`python -m pytest <selection> ...`: some probe modules only, outputs under `out_dir`."""
     return [
-        sys.executable, "-m", "pytest", "probes", "-q", "-p", "no:randomly",
+        sys.executable, "-m", "pytest", *selection, "-q", "-p", "no:randomly",
         f"--st-results={out_dir / 'results.jsonl'}",
         f"--junitxml={out_dir / 'junit.xml'}",
         f"--alluredir={out_dir / 'allure-results'}",
@@ -69,12 +74,16 @@ def read_records(results: Path) -> list[dict]:
 
 
 def run_probes(
-    out_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+    out_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    selection: Sequence[str] = ("probes",),
 ) -> ProbeRun:
     """`python -m pytest probes ...` from the repository root, outputs under `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     completed = subprocess.run(
-        probe_command(out_dir, *args),
+        probe_selection_command(out_dir, selection, *args),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -90,8 +99,8 @@ def run_probes(
 
 def render_fault_table(rows: Sequence[dict]) -> str:
     lines = [
-        "| fault | family | caught | failing families | failing probes |",
-        "|---|---|---|---|---|",
+        "| fault | family | families run | caught | failing families | failing probes |",
+        "|---|---|---|---|---|---|",
     ]
     for row in sorted(rows, key=lambda r: (r["family"], r["fault"])):
         probes = row["failing_probes"]
@@ -99,7 +108,8 @@ def render_fault_table(rows: Sequence[dict]) -> str:
         if len(probes) > 3:
             shown += f" (+{len(probes) - 3} more)"
         lines.append(
-            f"| {row['fault']} | {row['family']} | {'yes' if row['caught'] else 'NO'} | "
+            f"| {row['fault']} | {row['family']} | {row.get('ran', 'all families')} | "
+            f"{'yes' if row['caught'] else 'NO'} | "
             f"{', '.join(row['failing_families'])} | {shown} |"
         )
     return "\n".join(lines)

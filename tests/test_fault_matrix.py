@@ -1,13 +1,21 @@
 """Every named fault of the reference server is caught by the probe family built for it.
 
-One full probe run per fault, as a user runs it; the row (fault, failing
-families, failing probes) is kept under reports/self-test/fault-matrix/ and
-printed as a table at the end of the self-test session.
+Per fault, the family built for it runs alone, as a user runs it (a subprocess
+against the embedded server with that fault), and the whole expected set is
+asserted: the run exits 1 and its failing families are exactly that family. The
+row (fault, failing families, failing probes) is kept under
+reports/self-test/fault-matrix/ and printed at the end of the self-test session.
+
+The full cross-family run per fault (every family against every fault, which
+shows the collateral failures) is opt-in, for the GitLab schedule:
+`SPACETIME_FULL_FAULT_MATRIX=1 pytest tests/test_fault_matrix.py`. It takes
+about half an hour on two cores; the per-family matrix takes a few minutes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -42,12 +50,20 @@ def test_catalogue_covers_every_family_four_times() -> None:
     assert all(count >= 4 for count in families.values()), families
 
 
+FULL = os.environ.get("SPACETIME_FULL_FAULT_MATRIX", "") in {"1", "true", "yes"}
+
+
 @pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize(("fault", "family", "mode"), FAULTS, ids=[f for f, _, _ in FAULTS])
 def test_fault_is_caught_by_its_family(fault: str, family: str, mode: str, tmp_path) -> None:
+    selection = ("probes",) if FULL else (f"probes/test_{family}.py",)
     run = run_probes(
-        tmp_path, f"--st-embedded-fault={fault}", "--st-examples=5", *PROFILE_FOR_MODE[mode]
+        tmp_path,
+        f"--st-embedded-fault={fault}",
+        "--st-examples=5",
+        *PROFILE_FOR_MODE[mode],
+        selection=selection,
     )
     failing = run.failing_families()
     row = {
@@ -55,6 +71,7 @@ def test_fault_is_caught_by_its_family(fault: str, family: str, mode: str, tmp_p
         "family": family,
         "caught": family in failing,
         "exit_status": run.returncode,
+        "ran": "all families" if FULL else family,
         "failing_families": sorted(failing),
         "failing_probes": run.failing_probes(),
     }
@@ -62,4 +79,7 @@ def test_fault_is_caught_by_its_family(fault: str, family: str, mode: str, tmp_p
     rows.mkdir(parents=True, exist_ok=True)
     (rows / f"{fault}.json").write_text(json.dumps(row, indent=1))
     assert run.returncode == 1, f"{fault}: pytest exit {run.returncode}\n{run.output[-3000:]}"
-    assert family in failing, f"{fault} not caught by {family}; failing: {sorted(failing)}"
+    if FULL:
+        assert family in failing, f"{fault} not caught by {family}; failing: {sorted(failing)}"
+    else:
+        assert failing == {family}, f"{fault}: expected {family} to fail; failing: {failing}"

@@ -96,7 +96,11 @@ def test_failure_is_one_line_with_redacted_curl(tmp_path: Path) -> None:
         text for text in run.output.splitlines() if text.startswith("GET /jobs with missing")
     )
     assert "expected 401, got 200 | reproduce: curl" in line
-    reasons = [r["reason"] for r in run.records if r["kind"] == "outcome" and r["reason"]]
+    reasons = [
+        r["reason"]
+        for r in run.records
+        if r["kind"] == "outcome" and r["outcome"] == "failed" and r["reason"]
+    ]
     assert all("reproduce: curl" in reason for reason in reasons)
     # No credentials to hide in the missing-token case; the tampered one sends a real signature.
     tampered = next(reason for reason in reasons if "tampered" in reason)

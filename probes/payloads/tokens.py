@@ -7,6 +7,12 @@ signature, ``alg`` other than HS256 including ``none``, malformed segments,
 and keeps everything else from the valid token, so a 2xx names exactly the
 check the server skipped.
 
+The contract sets no issuer, audience or maximum-lifetime rule, so those
+cases (``wrong-issuer``, ``wrong-audience``, ``over-lifetime``) are built only
+for a rule the caller states (the target profile's ``auth`` section); every
+other correctly signed case then carries the stated ``iss`` and ``aud``, and
+keeps within the stated lifetime, so its own defect stays the only one.
+
 Everything is derived from the inputs alone: no clock (``now`` is passed
 in), no randomness (the "random" key comes from a hash of the valid token),
 so the same inputs always give the same list and a failing case can be
@@ -20,11 +26,20 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 _HASHES: dict[str, Callable[..., Any]] = {"HS256": hashlib.sha256, "HS512": hashlib.sha512}
+
+#: The claim-rule cases, the :func:`bad_authorizations` keyword (named as the
+#: profile's ``auth`` field) that enables each, and the rule as reasons name it.
+CLAIM_VARIANTS: dict[str, tuple[str, str]] = {
+    "wrong-issuer": ("issuer", "issuer"),
+    "wrong-audience": ("audience", "audience"),
+    "over-lifetime": ("max_lifetime_s", "maximum-lifetime"),
+}
 
 
 @dataclass(frozen=True)
@@ -90,15 +105,23 @@ def _signed(header: dict[str, Any], claims: dict[str, Any], key: bytes, alg: str
 
 
 def bad_authorizations(
-    valid_token: str, *, secret: str | None, now: float, issuer: str
+    valid_token: str,
+    *,
+    secret: str | None,
+    now: float,
+    issuer: str | None = None,
+    audience: str | None = None,
+    max_lifetime_s: float | None = None,
 ) -> list[BadAuthorization]:
     """Every bad ``Authorization`` value the auth probes send, in report order.
 
     ``valid_token`` is a token the target accepts (read from its token file);
     ``secret`` is its HS256 key when the profile knows it, which unlocks the
-    correctly signed cases (expired, not yet valid, wrong issuer, HS512);
-    ``now`` is the caller's clock in epoch seconds; ``issuer`` is the ``iss``
-    the target expects.
+    correctly signed cases (expired, not yet valid, HS512, and the claim
+    rules); ``now`` is the caller's clock in epoch seconds. ``issuer``,
+    ``audience`` and ``max_lifetime_s`` are the claim rules the target states
+    (``None``: not stated); each stated one adds its case, and the others
+    keep the valid token's own ``iss`` and ``aud``, whatever they are.
     """
     token = valid_token.strip()
     header_segment, payload_segment, signature_segment, header, claims = _split(token)
@@ -193,25 +216,105 @@ def bad_authorizations(
 
     key = secret.encode("utf-8")
     stamp = int(now)
-    base = {**claims, "iss": issuer}
-    not_before = stamp + 3600
-    signed_cases = (
+    base = _stated(claims, issuer, audience)
+    if max_lifetime_s is None:
+        not_before = stamp + 3600
+        not_yet_valid = {
+            **base,
+            "nbf": not_before,
+            "exp": max(int(base.get("exp", 0)), not_before + 3600),
+        }
+        not_yet_why = "correctly signed, nbf one hour in the future"
+    else:
+        # Within the stated lifetime (issued now), so nbf stays the only defect.
+        lifetime = int(max_lifetime_s)
+        ahead = min(3600, lifetime // 2)
+        not_yet_valid = {
+            **base,
+            "iat": stamp,
+            "nbf": stamp + ahead,
+            "exp": stamp + min(lifetime, ahead + 3600),
+        }
+        not_yet_why = f"correctly signed, nbf {ahead} s in the future, within the stated lifetime"
+    signed_cases = [
         ("expired", {**base, "exp": stamp - 60}, "HS256", "correctly signed, exp 60 s in the past"),
-        (
-            "not-yet-valid",
-            {**base, "nbf": not_before, "exp": max(int(base.get("exp", 0)), not_before + 3600)},
-            "HS256",
-            "correctly signed, nbf one hour in the future",
-        ),
-        (
-            "wrong-issuer",
-            {**base, "iss": issuer + "-evil"},
-            "HS256",
-            "correctly signed, iss is not the expected issuer",
-        ),
-        ("alg-hs512", base, "HS512", "correctly signed with HS512; only HS256 is allowed"),
+        ("not-yet-valid", not_yet_valid, "HS256", not_yet_why),
+    ]
+    if issuer is not None:
+        signed_cases.append(
+            (
+                "wrong-issuer",
+                {**base, "iss": issuer + "-evil"},
+                "HS256",
+                "correctly signed, iss is not the stated issuer",
+            )
+        )
+    if audience is not None:
+        signed_cases.append(
+            (
+                "wrong-audience",
+                {**base, "aud": audience + "-evil"},
+                "HS256",
+                "correctly signed, aud is not the stated audience",
+            )
+        )
+    if max_lifetime_s is not None:
+        # An hour past the stated lifetime, and an hour of it still to run.
+        signed_cases.append(
+            (
+                "over-lifetime",
+                {**base, "iat": stamp, "exp": stamp + math.ceil(max_lifetime_s) + 3600},
+                "HS256",
+                "correctly signed and unexpired, exp - iat an hour over the stated lifetime",
+            )
+        )
+    signed_cases.append(
+        ("alg-hs512", base, "HS512", "correctly signed with HS512; only HS256 is allowed")
     )
     for name, signed_claims, alg, description in signed_cases:
         token_text = _signed(header, signed_claims, key, alg)
         cases.append(BadAuthorization(name, f"Bearer {token_text}", True, description))
     return cases
+
+
+def claim_skips(
+    *,
+    issuer: str | None,
+    audience: str | None,
+    max_lifetime_s: float | None,
+    secret_known: bool,
+) -> dict[str, str]:
+    """The claim-rule cases a run cannot send, each with the reason it shows as skipped.
+
+    Never dropped silently: a report without ``wrong-issuer`` would not say
+    whether the issuer was checked and passed or never checked at all.
+    """
+    stated = {"issuer": issuer, "audience": audience, "max_lifetime_s": max_lifetime_s}
+    skips = {}
+    for variant, (field, rule) in CLAIM_VARIANTS.items():
+        if stated[field] is None:
+            skips[variant] = f"the profile states no auth.{field}; the contract sets no {rule} rule"
+        elif not secret_known:
+            skips[variant] = (
+                f"auth.{field} is stated, but {variant} needs the signing secret (--st-secret-file)"
+            )
+    return skips
+
+
+def _stated(claims: dict[str, Any], issuer: str | None, audience: str | None) -> dict[str, Any]:
+    """The valid token's claims with the stated ``iss`` and ``aud``; unstated ones untouched."""
+    stated = {"iss": issuer, "aud": audience}
+    return {**claims, **{name: value for name, value in stated.items() if value is not None}}
+
+
+def forged_valid(
+    valid_token: str, *, secret: str, issuer: str | None = None, audience: str | None = None
+) -> str:
+    """The valid token's claims with the stated ``iss`` and ``aud``, re-signed HS256.
+
+    The control for every correctly signed case: if the target refuses this
+    one, its 401s to the others may be for a reason the case did not carry
+    (a wrong secret, or a stated issuer the target does not use).
+    """
+    _, _, _, header, claims = _split(valid_token.strip())
+    return _signed(header, _stated(claims, issuer, audience), secret.encode("utf-8"), "HS256")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,9 @@ import pytest
 from cirunner import ROOT, Config, JobRun, Runner
 from prometheus_client.parser import text_string_to_metric_families
 from support import refserver
+
+from slo import synth
+from slo.cli import main as slo_main
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -176,12 +180,30 @@ def test_the_gate_freezes_on_a_burning_budget_and_the_deploy_waits(
     assert_secret_kept(server.token_file.read_text().strip(), gate)
 
 
+def seed_ledger_cache(runner: Runner, environment: str = "local") -> None:
+    """What the schedule's slo:report jobs leave in the cache after three days: a run
+    every 6 hours, the oldest 73 hours ago (the gate's history rule, docs/slo.md)."""
+    start = time.time() - 73 * 3600  # the gate judges at the real clock's now
+    history = synth.probe_history(start=start, runs=13, every_s=6 * 3600, error_ratio=0.0,
+                                  slow_ratio=0.0, environment=environment)  # fmt: skip
+    results = runner.workspace / "seed-results.jsonl"
+    results.write_text(synth.dumps(history), encoding="utf-8")
+    ledger = runner.cache_dir / f"slo-ledger-{environment}" / "reports/slo-ledger.sqlite"
+    assert slo_main(["ingest", str(results), "--ledger", str(ledger)]) == 0
+
+
 def test_the_gate_lets_a_healthy_target_deploy(ci_config: Config, tmp_path: Path) -> None:
     with refserver(tmp_path / "server", "--rate", "100", "--burst", "100") as server:
         runner = Runner(
             ci_config, tmp_path / "ci",
             project_variables(server, PYTEST_ADDOPTS='-p no:randomly -k "test_traversal"'),
         )  # fmt: skip
+        # a lost cache: the gate's own healthy run is all the ledger holds, and that is no go
+        fresh = runner.run("gate:slo", "push")
+        assert fresh.returncode == 2, fresh.output[-3000:]
+        assert "slo: no data: local: ledger history spans" in fresh.output
+        assert "the gate needs >= 3d with >= 12 runs" in fresh.output
+        seed_ledger_cache(runner)
         gate = runner.run("gate:slo", "push")
         assert gate.returncode == 0, gate.output[-3000:]
         assert "slo: go: local:" in gate.output
@@ -227,14 +249,17 @@ def test_the_merge_request_job_runs_the_self_tests(ci_config: Config, tmp_path: 
     run = runner.run("self-tests", "merge_request_event")
     lint = [
         subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
-        for command in (["ruff", "check", "."], ["ruff", "format", "--check", "."])
-    ]
+        for command in (
+            ["ruff", "check", "."], ["ruff", "format", "--check", "."], ["deptry", "."], ["mypy"]
+        )
+    ]  # fmt: skip
     if any(result.returncode for result in lint):
-        # The job is right to fail, as .ci/run does; its later steps were not reached.
-        assert run.returncode != 0 and "$ ruff" in run.output
+        # The job is right to fail, as .ci/run does, and so is this test: a tree that
+        # is not clean must not pass its own merge-request job.
+        assert run.returncode != 0
         assert "$ python -m pytest -n 2 tests" not in run.output
-        first = next(r.stdout.strip().splitlines()[0] for r in lint if r.returncode)
-        pytest.skip(f"the repository is not lint-clean, the job stops at ruff: {first}")
+        first = next((r.stdout or r.stderr).strip().splitlines()[0] for r in lint if r.returncode)
+        pytest.fail(f"the repository is not lint-clean, the job stops before the tests: {first}")
     assert run.returncode == 0, run.output[-4000:]
     assert "ok -- validation done" in run.output
     assert (run.artifacts / "reports/self-test/junit.xml").is_file()

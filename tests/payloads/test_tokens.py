@@ -10,16 +10,26 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 import jwt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probes.payloads.tokens import BadAuthorization, b64url_decode, bad_authorizations
+from probes.payloads.tokens import (
+    CLAIM_VARIANTS,
+    BadAuthorization,
+    b64url_decode,
+    bad_authorizations,
+    claim_skips,
+    forged_valid,
+)
 
 SECRET = "spacetime-test-secret-" + "0123456789abcdef" * 4
 ISSUER = "spacetime-httpapi"
+AUDIENCE = "vr-clients"
+LIFETIME_S = 7200.0
 
 BASE_NAMES = [
     "missing",
@@ -60,6 +70,7 @@ EXPECTED_ERRORS: dict[str, type[jwt.PyJWTError]] = {
     "expired": jwt.ExpiredSignatureError,
     "not-yet-valid": jwt.ImmatureSignatureError,
     "wrong-issuer": jwt.InvalidIssuerError,
+    "wrong-audience": jwt.InvalidAudienceError,
     "alg-hs512": jwt.InvalidAlgorithmError,
 }
 
@@ -69,8 +80,24 @@ def _mint(now: float, subject: str = "vr-client") -> str:
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
-def _verify(token: str) -> dict[str, object]:
-    return jwt.decode(token, SECRET, algorithms=["HS256"], issuer=ISSUER)
+def _verify(
+    token: str, *, issuer: str | None = ISSUER, audience: str | None = None
+) -> dict[str, object]:
+    """The careful server: HS256 pinned, and each stated claim rule required."""
+    required = [name for name, value in (("iss", issuer), ("aud", audience)) if value]
+    return jwt.decode(
+        token,
+        SECRET,
+        algorithms=["HS256"],
+        issuer=issuer,
+        audience=audience,
+        options={"require": required},
+    )
+
+
+def _claims(case: BadAuthorization) -> dict[str, object]:
+    assert case.header is not None
+    return json.loads(b64url_decode(case.header.removeprefix("Bearer ").split(".")[1]))
 
 
 @pytest.fixture
@@ -112,13 +139,15 @@ def test_output_is_deterministic(valid_token: str, now: float) -> None:
 def test_every_bearer_token_fails_verification_for_its_own_reason(
     valid_token: str, now: float
 ) -> None:
-    cases = bad_authorizations(valid_token, secret=SECRET, now=now, issuer=ISSUER)
+    cases = bad_authorizations(
+        valid_token, secret=SECRET, now=now, issuer=ISSUER, audience=AUDIENCE
+    )
     bearer = [c for c in cases if c.header is not None and c.header.startswith("Bearer ")]
     assert sorted(c.name for c in bearer) == sorted(EXPECTED_ERRORS)
     for case in bearer:
         assert case.header is not None
         with pytest.raises(EXPECTED_ERRORS[case.name]):
-            _verify(case.header.removeprefix("Bearer "))
+            _verify(case.header.removeprefix("Bearer "), audience=AUDIENCE)
 
 
 def test_headerless_and_schemeless_cases(valid_token: str, now: float) -> None:
@@ -190,3 +219,161 @@ def test_any_valid_token_yields_only_refused_bearer_tokens(subject: str, offset:
         if case.header is not None and case.header.startswith("Bearer "):
             with pytest.raises(jwt.PyJWTError):
                 _verify(case.header.removeprefix("Bearer "))
+
+
+# Claim rules: built only where stated -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Claim rules as a profile's `auth` section states them."""
+
+    issuer: str | None = None
+    audience: str | None = None
+    max_lifetime_s: float | None = None
+
+    def build(self, token: str, now: float, secret: str | None = SECRET) -> list[BadAuthorization]:
+        return bad_authorizations(
+            token, secret=secret, now=now, issuer=self.issuer, audience=self.audience,
+            max_lifetime_s=self.max_lifetime_s,
+        )  # fmt: skip
+
+
+ALL_RULES = Rules(ISSUER, AUDIENCE, LIFETIME_S)
+
+
+def _int(claims: dict[str, object], name: str) -> int:
+    value = claims[name]
+    assert isinstance(value, int), (name, value)
+    return value
+
+
+@pytest.mark.parametrize(
+    ("rules", "claim_names"),
+    [
+        (Rules(), []),
+        (Rules(issuer=ISSUER), ["wrong-issuer"]),
+        (Rules(audience=AUDIENCE), ["wrong-audience"]),
+        (Rules(max_lifetime_s=LIFETIME_S), ["over-lifetime"]),
+        (ALL_RULES, ["wrong-issuer", "wrong-audience", "over-lifetime"]),
+    ],
+    ids=["none", "issuer", "audience", "max_lifetime_s", "all"],
+)
+def test_claim_cases_exist_exactly_when_stated(
+    valid_token: str, now: float, rules: Rules, claim_names: list[str]
+) -> None:
+    names = [c.name for c in rules.build(valid_token, now)]
+    assert names == [*BASE_NAMES, "expired", "not-yet-valid", *claim_names, "alg-hs512"]
+    assert set(claim_names) <= set(CLAIM_VARIANTS)
+    # Without the secret none can be signed, stated or not.
+    assert [c.name for c in rules.build(valid_token, now, secret=None)] == BASE_NAMES
+
+
+def test_unstated_claims_are_left_as_the_valid_token_has_them(now: float) -> None:
+    """A token without iss (a server that does not use it) gets none added to the forged ones."""
+    token = jwt.encode({"sub": "x", "iat": int(now), "exp": int(now) + 3600}, SECRET)
+    cases = _by_name(Rules().build(token, now))
+    for name in ("expired", "not-yet-valid", "alg-hs512"):
+        assert "iss" not in _claims(cases[name]) and "aud" not in _claims(cases[name])
+    assert _claims(cases["alg-hs512"]) == jwt.decode(token, options={"verify_signature": False})
+
+
+def test_every_signed_case_carries_the_stated_claims_and_one_defect(
+    valid_token: str, now: float
+) -> None:
+    """With every rule stated, each correctly signed case breaks exactly one of them."""
+    cases = _by_name(ALL_RULES.build(valid_token, now))
+    signed = {name: _claims(case) for name, case in cases.items() if case.needs_secret}
+    assert list(signed) == ["expired", "not-yet-valid", "wrong-issuer", "wrong-audience",
+                            "over-lifetime", "alg-hs512"]  # fmt: skip
+
+    def broken(claims: dict[str, object]) -> set[str]:
+        exp, iat = _int(claims, "exp"), _int(claims, "iat")
+        rules = {
+            "iss": claims.get("iss") == ISSUER,
+            "aud": claims.get("aud") == AUDIENCE,
+            "exp": exp > now,
+            "nbf": "nbf" not in claims or _int(claims, "nbf") <= now,
+            "lifetime": exp - iat <= LIFETIME_S,
+        }
+        return {rule for rule, holds in rules.items() if not holds}
+
+    assert {name: broken(claims) for name, claims in signed.items()} == {
+        "expired": {"exp"},
+        "not-yet-valid": {"nbf"},
+        "wrong-issuer": {"iss"},
+        "wrong-audience": {"aud"},
+        "over-lifetime": {"lifetime"},
+        "alg-hs512": set(),  # its one defect is the header's alg
+    }
+    # Unexpired with an hour to spare, and an hour over the limit, not a rounding error.
+    over = signed["over-lifetime"]
+    assert _int(over, "exp") - now >= 3600
+    assert _int(over, "exp") - _int(over, "iat") >= LIFETIME_S + 3600
+
+
+@pytest.mark.parametrize("lifetime", [60.0, 600.5, 7200.0, 86400.0])
+def test_not_yet_valid_keeps_within_a_stated_lifetime(now: float, lifetime: float) -> None:
+    """nbf lies ahead by half the lifetime (at most an hour), and exp - iat stays within it.
+
+    The valid token was issued ten minutes ago: its own iat would put the
+    case over a short lifetime, a second defect.
+    """
+    cases = _by_name(Rules(max_lifetime_s=lifetime).build(_mint(now - 600), now))
+    claims = _claims(cases["not-yet-valid"])
+    exp, iat, nbf = _int(claims, "exp"), _int(claims, "iat"), _int(claims, "nbf")
+    assert iat <= now < nbf < exp and exp - iat <= lifetime
+    assert nbf - int(now) == min(3600, int(lifetime) // 2)
+    over = _claims(cases["over-lifetime"])
+    assert _int(over, "exp") - _int(over, "iat") > lifetime
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted_under"),
+    [("wrong-issuer", {"issuer": ISSUER + "-evil"}),
+     ("wrong-audience", {"audience": AUDIENCE + "-evil"})],
+)  # fmt: skip
+def test_wrong_issuer_and_audience_are_right_in_every_other_respect(
+    valid_token: str, now: float, name: str, accepted_under: dict[str, str]
+) -> None:
+    """A verifier expecting the forged value accepts the token: the value is the one defect."""
+    header = _by_name(Rules(ISSUER, AUDIENCE).build(valid_token, now))[name].header
+    assert header is not None
+    token = header.removeprefix("Bearer ")
+    with pytest.raises((jwt.InvalidIssuerError, jwt.InvalidAudienceError)):
+        _verify(token, issuer=ISSUER, audience=AUDIENCE)
+    expected = {"issuer": ISSUER, "audience": AUDIENCE, **accepted_under}
+    _verify(token, issuer=expected["issuer"], audience=expected["audience"])
+
+
+def test_forged_valid_token_passes_a_careful_verifier(valid_token: str) -> None:
+    token = forged_valid(valid_token, secret=SECRET, issuer=ISSUER, audience=AUDIENCE)
+    claims = _verify(token, audience=AUDIENCE)
+    original = jwt.decode(valid_token, options={"verify_signature": False})
+    assert claims == {**original, "aud": AUDIENCE}
+    # Nothing stated: the valid token's own claims, re-signed.
+    assert jwt.decode(forged_valid(valid_token, secret=SECRET), SECRET, algorithms=["HS256"],
+                      issuer=ISSUER) == original  # fmt: skip
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(forged_valid(valid_token, secret=SECRET + "x"), SECRET, algorithms=["HS256"])
+
+
+def test_claim_skips_name_the_unstated_rule_or_the_missing_secret() -> None:
+    none = claim_skips(issuer=None, audience=None, max_lifetime_s=None, secret_known=True)
+    assert none == {
+        "wrong-issuer": "the profile states no auth.issuer; the contract sets no issuer rule",
+        "wrong-audience": "the profile states no auth.audience; the contract sets no audience rule",
+        "over-lifetime": "the profile states no auth.max_lifetime_s; "
+        "the contract sets no maximum-lifetime rule",
+    }
+    everything = claim_skips(
+        issuer=ISSUER, audience=AUDIENCE, max_lifetime_s=LIFETIME_S, secret_known=True
+    )
+    assert everything == {}
+    no_secret = claim_skips(issuer=ISSUER, audience=None, max_lifetime_s=None, secret_known=False)
+    assert no_secret == {
+        "wrong-issuer": "auth.issuer is stated, but wrong-issuer needs the signing secret "
+        "(--st-secret-file)",
+        "wrong-audience": none["wrong-audience"],
+        "over-lifetime": none["over-lifetime"],
+    }

@@ -42,6 +42,26 @@ def test_builtins_load() -> None:
             "surprise: 1",
             "surprise: Extra inputs are not permitted",
         ),
+        (
+            "name: x\nenvironment: local\nrate_limit: {rate_per_second: 1, burst: 1}\nscenes: [a]\n"
+            "auth: {issuer: a, iss: a}",
+            "auth.iss: Extra inputs are not permitted",
+        ),
+        (
+            "name: x\nenvironment: local\nrate_limit: {rate_per_second: 1, burst: 1}\nscenes: [a]\n"
+            "auth: {issuer: ''}",
+            "auth.issuer: String should have at least 1 character",
+        ),
+        (
+            "name: x\nenvironment: local\nrate_limit: {rate_per_second: 1, burst: 1}\nscenes: [a]\n"
+            "auth: {max_lifetime_s: 30}",
+            "auth.max_lifetime_s: Input should be greater than or equal to 60",
+        ),
+        (
+            "name: x\nenvironment: local\nrate_limit: {rate_per_second: 1, burst: 1}\nscenes: [a]\n"
+            "auth: {max_lifetime_s: .inf}",
+            "auth.max_lifetime_s",
+        ),
     ],
 )
 def test_bad_profiles_name_the_field(text: str, message: str) -> None:
@@ -61,3 +81,23 @@ def test_missing_file_and_unknown_builtin(tmp_path: Path) -> None:
 def test_body_template() -> None:
     post = profile.builtin("embedded").endpoint("POST", "/scene")
     assert post is not None and post.body_for("res://a.tscn") == {"scene_path": "res://a.tscn"}
+
+
+def test_auth_claims_are_stated_only_where_promised() -> None:
+    """The reference server's profiles state its issuer; the real-target template states none."""
+    assert profile.builtin("embedded").auth == profile.Auth(issuer="spacetime")
+    assert profile.builtin("vtt").auth == profile.Auth(issuer="spacetime")
+    assert profile.builtin("spacetime").auth == profile.Auth()
+    unstated = profile.Auth()
+    assert (unstated.issuer, unstated.audience, unstated.max_lifetime_s) == (None, None, None)
+
+
+def test_auth_section_loads_and_survives_the_wire() -> None:
+    text = (
+        "name: x\nenvironment: staging\nrate_limit: {rate_per_second: 1, burst: 1}\n"
+        "scenes: [a]\nauth: {issuer: idp, audience: vr, max_lifetime_s: 3600}\n"
+    )
+    loaded = profile.from_str(text)
+    assert loaded.auth == profile.Auth(issuer="idp", audience="vr", max_lifetime_s=3600.0)
+    # The controller hands the profile to xdist workers as a dict.
+    assert profile.from_dict(loaded.model_dump(mode="json")) == loaded

@@ -25,6 +25,8 @@ from reliability.harness import MeasuredRun, run_measured, save_row, write_profi
 from reliability.hostile import Blackhole, HostileServer
 from support import free_port, mint_token, refserver
 
+from probes.outcomes import LOCKED_OUT, UNREACHABLE
+
 pytestmark = [pytest.mark.integration]
 
 TIMEOUT_S = 0.5  # the hostile cases' request timeout (--st-timeout): kept small, it is paid often
@@ -55,6 +57,9 @@ class Case:
     name: str
     what: str  # the column "the target"
     start: Callable[[Path, CertSet], contextlib.AbstractContextManager[str]]
+    # an outage or lockout: every failing probe says so first (the circuit breaker's
+    # one line, not its family's message), and nothing is measured from it
+    outage: str = ""
     tls: bool = False
     # tls cases: exactly these tls probes fail, one of them with `reason` in its line
     tls_failing: frozenset[str] = frozenset()
@@ -108,25 +113,25 @@ def _cert(name: str) -> Callable[[Path, CertSet], contextlib.AbstractContextMana
 
 
 CASES = [
-    Case("down", "nothing listens (connection refused)", lambda t, c: _down()),
-    Case("blackhole", "accept queue full: connect hangs", lambda t, c: _blackhole()),
-    Case("refuse", "accepts, closes at once", _mode("refuse")),
-    Case("reset", "accepts, resets (RST)", _mode("reset")),
-    Case("reset-mid-body", "resets after 1 KB of a 100 KB body", _mode("reset-mid-body")),
-    Case("stall", "reads the request, never answers", _mode("stall")),
-    Case("slowloris-headers", "status line and headers 1 byte / 100 ms", _mode("slow-headers")),
-    Case("slowloris-body", "headers, then body 1 byte / 100 ms", _mode("slow-body")),
-    Case("garbage", "binary garbage instead of HTTP", _mode("garbage")),
+    Case("down", "nothing listens (connection refused)", lambda t, c: _down(), UNREACHABLE),
+    Case("blackhole", "accept queue full: connect hangs", lambda t, c: _blackhole(), UNREACHABLE),
+    Case("refuse", "accepts, closes at once", _mode("refuse"), UNREACHABLE),
+    Case("reset", "accepts, resets (RST)", _mode("reset"), UNREACHABLE),
+    Case("reset-mid-body", "resets 1 KB into a 100 KB body", _mode("reset-mid-body"), UNREACHABLE),
+    Case("stall", "reads the request, never answers", _mode("stall"), UNREACHABLE),
+    Case("slowloris-headers", "headers at 1 byte / 100 ms", _mode("slow-headers"), UNREACHABLE),
+    Case("slowloris-body", "headers, then body 1 byte / 100 ms", _mode("slow-body"), UNREACHABLE),
+    Case("garbage", "binary garbage instead of HTTP", _mode("garbage"), UNREACHABLE),
     Case("not-json", "200 application/json with an HTML body", _mode("not-json")),
     Case("wrong-content-type", "200 JSON as text/plain", _mode("wrong-content-type")),
     Case("huge-body", "100 MB body (Content-Length)", _mode("huge-body")),
     Case("huge-chunked", "100 MB body (chunked)", _mode("huge-chunked")),
     Case("gzip-bomb", "100 MB gzip-compressed to 100 KB", _mode("gzip-bomb")),
-    Case("huge-headers", "a 1 MiB header line", _mode("huge-headers")),
+    Case("huge-headers", "a 1 MiB header line", _mode("huge-headers"), UNREACHABLE),
     Case("redirect-loop", "302 to itself", _mode("redirect-loop")),
     Case("redirect-away", "307 to another host, which records what it gets",
          lambda t, c: _redirect_away()),
-    Case("rate-limited", "429 with Retry-After: 3600 to all", _mode("rate-limited")),
+    Case("rate-limited", "429 with Retry-After: 3600 to all", _mode("rate-limited"), LOCKED_OUT),
     Case("tls-expired", "certificate expired 2 days ago", _cert("expired"), tls=True,
          tls_failing=frozenset({"test_certificate_trusted", "test_certificate_not_expiring"}),
          reason="expired 2.0 days ago"),
@@ -250,6 +255,11 @@ def test_target_fault(case: Case, tmp_path: Path, certs: CertSet, baseline: Meas
         run = run_measured(tmp_path / "out", *_args(url, token, profile, certs, case.tls))
     _save(case.name, case.what, run)
     assert_clean_failure(run, TIMEOUT_S, baseline.max_rss_mib)
+    if case.outage:
+        for record in run.failing():
+            assert (record["reason"] or "").startswith(case.outage), record
+        measured = [r["probe"] for r in run.outcome_records() if r.get("measured")]
+        assert not measured, f"figures from unanswered requests: {measured}"
     if case.tls:
         failing_tls = [r for r in run.failing() if r["family"] == "tls"]
         names = {r["probe"].split("::")[1].split("[")[0] for r in failing_tls}

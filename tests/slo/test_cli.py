@@ -14,20 +14,37 @@ from slo import synth
 
 NOW = 1_767_225_600.0
 HOUR = 3600
+OLDER_RUNS = 8  # before the day of 5-minute runs: 6-hourly, reaching back over 3 days
 
 
 def _history(bad_last_hour: int = 0, environment: str = "production") -> list[dict]:
-    """A day of runs every 5 minutes on 10 endpoints, optionally failing in the last hour."""
+    """A day of runs every 5 minutes on 10 endpoints, optionally failing in the last hour,
+    after two days of a run every 6 hours: the history the gate needs (>= 3d, >= 12 runs)."""
     records = list(
         synth.probe_history(
-            start=NOW - 86400, runs=288, samples_per_run=20, outcomes_per_run=5,
-            error_ratio=0.0, slow_ratio=0.0, environment=environment,
+            start=NOW - 3 * 86400 - HOUR, runs=OLDER_RUNS, every_s=6 * HOUR, samples_per_run=20,
+            outcomes_per_run=5, error_ratio=0.0, slow_ratio=0.0, environment=environment, seed=2,
         )
+    )  # fmt: skip
+    records += synth.probe_history(
+        start=NOW - 86400, runs=288, samples_per_run=20, outcomes_per_run=5,
+        error_ratio=0.0, slow_ratio=0.0, environment=environment,
     )  # fmt: skip
     for n in range(bad_last_hour):
         records += synth.simple_run(5000 + n, NOW - HOUR + n * 300 + 30, good=10, bad=10,
                                     environment=environment)  # fmt: skip
     return records
+
+
+def _six_hourly(first: int, *, good: int, environment: str = "production") -> list[dict]:
+    """Thirteen runs 6 hours apart up to 10 minutes ago: the gate's 3 days and 12 runs."""
+    return [
+        record
+        for k in range(13)
+        for record in synth.simple_run(
+            first + k, NOW - 600 - k * 6 * HOUR, good=good, environment=environment
+        )
+    ]
 
 
 @pytest.fixture
@@ -57,7 +74,7 @@ def test_report_writes_every_format(cli, healthy_ledger: Path, tmp_path: Path) -
     overall = {s["slo_name"]: s for s in data["slos"] if s["endpoint"] is None}
     availability = overall["availability"]
     assert availability["sli_measurement"] == 1.0
-    assert availability["events_count"] == 288 * 20
+    assert availability["events_count"] == (OLDER_RUNS + 288) * 20
     assert availability["error_budget_remaining_minutes"] == pytest.approx(40.32)
     assert availability["error_budget_burn_rate"] == 0.0
     for key in ("sli_measurement", "error_budget_burn_rate", "error_budget_remaining_minutes",
@@ -92,7 +109,9 @@ def test_gate_go_freeze_and_no_data(cli, write_results, healthy_ledger: Path, tm
     lenient = tmp_path / "policy.yaml"
     lenient.write_text("gate:\n  freeze_on_exhausted: false\n  freeze_severities: []\n")
     assert cli("gate", "--ledger", ledger, "--now", NOW, "--policy", lenient).code == 0
-    quiet = write_results(synth.simple_run(1, NOW - 60, good=20), "quiet.jsonl")
+    # history enough for the gate (20 runs 4 hours apart), but 20 events in all
+    sparse = [r for n in range(20) for r in synth.simple_run(n, NOW - 60 - n * 4 * HOUR, good=1)]
+    quiet = write_results(sparse, "quiet.jsonl")
     quiet_ledger = tmp_path / "quiet.sqlite"
     cli("ingest", quiet, "--ledger", quiet_ledger)
     nodata = cli("gate", "--ledger", quiet_ledger, "--now", NOW)
@@ -100,8 +119,40 @@ def test_gate_go_freeze_and_no_data(cli, write_results, healthy_ledger: Path, tm
     assert nodata.out.startswith("slo: no data: production: availability: 20 events in 28d")
 
 
+def test_a_fresh_ledger_plus_one_run_never_says_go(cli, write_results, ledger_path: Path) -> None:
+    """What a lost CI cache leaves: the gate job's own run, with events enough for min_events."""
+    one = write_results(synth.simple_run(1, NOW - 240, good=200, environment="staging"))
+    assert cli("ingest", one, "--ledger", ledger_path).code == 0
+    gate = cli("gate", "--ledger", ledger_path, "--now", NOW)
+    assert gate.code == 2, gate.out + gate.err
+    assert gate.out == (
+        "slo: no data: staging: ledger history spans 4m with 1 probe run in the last 3d; the "
+        "gate needs >= 3d with >= 12 runs (cache lost? see docs/gitlab.md, After a cache loss)\n"
+    )
+    report = cli("report", "--ledger", ledger_path, "--now", NOW, "--out-dir",
+                 ledger_path.parent / "out", "--format", "md")  # fmt: skip
+    assert report.out.startswith("## SLO report: staging: OK")  # the counts alone look fine
+    # the rule is the spec's: a policy may ask for less, or turn it off
+    policy = ledger_path.parent / "policy.yaml"
+    policy.write_text("gate:\n  min_history: 0\n  min_runs: 1\n")  # one run, however recent
+    assert cli("gate", "--ledger", ledger_path, "--now", NOW, "--policy", policy).code == 0
+    policy.write_text("gate:\n  min_history: 0\n  min_runs: 0\n")  # no history rule
+    assert cli("gate", "--ledger", ledger_path, "--now", NOW, "--policy", policy).code == 0
+    policy.write_text("gate:\n  min_history: 5m\n")  # 5m / 6h: one run needed, 5m back
+    short = cli("gate", "--ledger", ledger_path, "--now", NOW, "--policy", policy)
+    assert short.code == 2
+    assert "spans 4m with 1 probe run in the last 5m; the gate needs >= 5m with >= 1 run (" in (
+        short.out
+    )
+    # ... and once the schedule's runs have refilled three days, the same gate says go
+    refill = write_results(_six_hourly(100, good=20, environment="staging"), "refill.jsonl")
+    assert cli("ingest", refill, "--ledger", ledger_path).code == 0
+    go = cli("gate", "--ledger", ledger_path, "--now", NOW)
+    assert go.code == 0 and go.out.startswith("slo: go: staging: availability 100.0% budget left")
+
+
 def test_environment_choice(cli, write_results, ledger_path: Path) -> None:
-    cli("ingest", write_results(synth.simple_run(1, NOW - 60, good=200)), "--ledger", ledger_path)
+    cli("ingest", write_results(_six_hourly(100, good=200)), "--ledger", ledger_path)
     staging = write_results(synth.simple_run(2, NOW - 60, good=5, environment="staging"), "s.jsonl")
     cli("ingest", staging, "--ledger", ledger_path)
     ambiguous = cli("gate", "--ledger", ledger_path, "--now", NOW)
@@ -188,6 +239,20 @@ def test_console_script_and_module_entry_points(healthy_ledger: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("slo: go:")
+
+
+def test_the_real_cli_answers_no_data_on_a_fresh_ledger(write_results, tmp_path: Path) -> None:
+    ledger = tmp_path / "fresh.sqlite"
+    results = write_results(synth.simple_run(1, NOW - 240, good=200))
+    command = [sys.executable, "-m", "slo"]
+    ingest = subprocess.run([*command, "ingest", str(results), "--ledger", str(ledger)],
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert ingest.returncode == 0, ingest.stderr
+    gate = subprocess.run([*command, "gate", "--ledger", str(ledger), "--now", str(NOW)],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert gate.returncode == 2, gate.stdout + gate.stderr
+    assert gate.stdout.startswith("slo: no data: production: ledger history spans 4m with 1 probe")
+    assert gate.stdout.count("\n") == 1 and gate.stderr == ""
 
 
 def test_openslo_spec_gives_the_same_report(cli, healthy_ledger: Path, tmp_path: Path) -> None:

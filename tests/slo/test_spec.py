@@ -82,6 +82,18 @@ def test_policy_file_overrides(tmp_path: Path) -> None:
     assert policy.gate.freeze_severities == ("page", "ticket")
 
 
+def test_the_history_rule_is_derived_unless_the_gate_sets_it(tmp_path: Path) -> None:
+    assert specs.from_path(None).policy.gate.min_history_seconds is None  # derived: 3d
+    assert specs.from_path(None).policy.gate.min_runs is None  # derived: 12
+    path = tmp_path / "policy.yaml"
+    path.write_text("gate:\n  min_history: 7d\n  min_runs: 30\n")
+    gate = specs.policy_from_path(path).gate
+    assert (gate.min_history_seconds, gate.min_runs) == (7 * 86400, 30)
+    path.write_text("gate: {min_history: 0, min_runs: 0}\n")
+    gate = specs.policy_from_path(path).gate
+    assert (gate.min_history_seconds, gate.min_runs) == (0, 0)
+
+
 @pytest.mark.parametrize(
     ("extra", "field", "expected"),
     [
@@ -142,6 +154,21 @@ def test_bad_native_spec_names_file_field_and_expectation(
             "slos:\n - {name: a, sli: availability, objective: 0.9, window: 1d}\n"
             "gate: {on_no_data: maybe}\n",
             "gate.on_no_data",
+        ),
+        (
+            "slos:\n - {name: a, sli: availability, objective: 0.9, window: 1d}\n"
+            "gate: {min_history: 3}\n",
+            "gate.min_history",
+        ),
+        (
+            "slos:\n - {name: a, sli: availability, objective: 0.9, window: 1d}\n"
+            "gate: {min_history: false}\n",
+            "gate.min_history",
+        ),
+        (
+            "slos:\n - {name: a, sli: availability, objective: 0.9, window: 1d}\n"
+            "gate: {min_runs: -1}\n",
+            "gate.min_runs",
         ),
         (
             "apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: x}\nspec:\n  indicatorRef: nope\n",

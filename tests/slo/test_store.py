@@ -122,6 +122,30 @@ def test_a_staging_slo_may_opt_in_to_load(write_results, ledger_path: Path) -> N
     assert inputs[0].windows[86400].total == 15_000
 
 
+def test_run_history_per_source(write_results, ledger_path: Path) -> None:
+    """Runs of one environment per source: each run id once, however often it is ingested."""
+    records = synth.simple_run(1, NOW - 5 * 86400, good=5)  # older than the recent span
+    records += synth.simple_run(2, NOW - 3600, good=5)
+    records += synth.simple_run(3, NOW - 60, good=5)
+    records += synth.simple_run(4, NOW + 60, good=5)  # after `until`: not yet, in a replay
+    records += synth.simple_run(5, NOW - 60, good=5, environment="staging")
+    records += synth.load_run(
+        start=NOW - 7200, stages=[(5, 10, 0.0, 0.0)], environment="production"
+    )
+    path = write_results(records)
+    _ingest(ledger_path, path)
+    _ingest(ledger_path, path)
+    with Ledger.open(ledger_path, create=False) as ledger:
+        load, probe = ledger.run_history("production", since=NOW - 3 * 86400, until=NOW)
+        (staging,) = ledger.run_history("staging", since=NOW - 3 * 86400, until=NOW)
+        assert ledger.run_history("nowhere", since=0, until=NOW) == []
+    assert (probe.source, probe.runs, probe.recent_runs) == ("probe", 3, 2)
+    assert (probe.first_ts, probe.last_ts) == (NOW - 5 * 86400, NOW - 60)
+    assert (probe.environment, probe.since, probe.until) == ("production", NOW - 259200, NOW)
+    assert (load.source, load.runs, load.recent_runs, load.first_ts) == ("load", 1, 1, NOW - 7200)
+    assert (staging.runs, staging.recent_runs, staging.first_ts) == (1, 1, NOW - 60)
+
+
 def test_definition_change_is_refused(write_results, ledger_path: Path) -> None:
     _ingest(ledger_path, write_results(synth.simple_run(1, NOW - 60, good=1)))
     changed = specs.from_str(

@@ -26,9 +26,11 @@ from refserver.config import (
     mode_name,
     non_empty,
     non_negative_float,
+    non_negative_int,
     port_number,
     positive_float,
     positive_int,
+    ratio,
     settings_from,
 )
 from refserver.faults import catalogue_lines
@@ -61,8 +63,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manager-port", type=port_number, help="manager port, 0 = free (8090)")
     p.add_argument("--token-file", type=Path, help="where the token is written (jwt_token.txt)")
     p.add_argument("--secret-file", type=Path, help="HS256 secret, read or created (0600)")
-    p.add_argument("--issuer", type=non_empty, help="iss claim minted and required (spacetime)")
+    issuer = p.add_mutually_exclusive_group()
+    issuer.add_argument(
+        "--issuer", type=non_empty, help="iss claim minted and required (spacetime)"
+    )
+    issuer.add_argument(
+        "--no-issuer",
+        action="store_true",
+        default=None,
+        help="issuer-less: no iss minted, iss never checked",
+    )
+    p.add_argument("--audience", type=non_empty, help="aud claim minted and required (none)")
     p.add_argument("--token-ttl", type=positive_int, help="seconds until exp (86400)")
+    p.add_argument(
+        "--max-token-lifetime",
+        type=positive_float,
+        metavar="SECONDS",
+        help="refuse tokens whose exp - iat exceeds this (none)",
+    )
     p.add_argument("--rate", type=positive_float, help="bucket refill per second per client (50)")
     p.add_argument("--burst", type=positive_int, help="bucket capacity (50)")
     p.add_argument(
@@ -70,6 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--scene", type=non_empty, action="append", help="known scene (repeatable)")
     p.add_argument("--latency-ms", type=non_negative_float, help="base added latency (0)")
+    p.add_argument(
+        "--latency-jitter-ms",
+        type=non_negative_float,
+        help="each answer's base latency varies by uniform +-J ms, floored at 0 (0)",
+    )
+    p.add_argument(
+        "--latency-tail-ratio",
+        type=ratio,
+        help="share (0..1) of answers, drawn at random, delayed --latency-tail-ms instead (0)",
+    )
+    p.add_argument(
+        "--latency-tail-ms", type=non_negative_float, help="the slow answers' delay (none)"
+    )
+    p.add_argument(
+        "--latency-seed", type=non_negative_int, help="seed of the latency draws (random)"
+    )
     p.add_argument("--fault", action="append", metavar="NAME", help="enable a fault (repeatable)")
     p.add_argument("--request-log", type=Path, help="JSON Lines log of requests")
     p.add_argument("--ready-file", type=Path, help="written with the ports once serving")

@@ -255,7 +255,10 @@ def create_app(settings: Settings, state: ServerState | None = None) -> Starlett
 
 
 def create_manager_app(settings: Settings, state: ServerState | None = None) -> Starlette:
-    """The Python manager: ``GET /health`` only, no auth and no rate limit."""
+    """The Python manager: ``GET /health`` only, no auth and no rate limit.
+
+    It waits the conforming service time (``--latency-ms`` etc.) like the API.
+    """
     state = state if state is not None else ServerState.create(settings)
 
     async def health(request: Request) -> Response:
@@ -264,4 +267,9 @@ def create_manager_app(settings: Settings, state: ServerState | None = None) -> 
         return JSON(body, status)
 
     routes = [Route("/health", health, methods=["GET"])]
-    return _starlette(settings, routes, [Middleware(CrashGuardMiddleware)], state)
+    # The same conforming service time as the API (one system, one model), no faults.
+    middleware = [
+        Middleware(CrashGuardMiddleware),
+        Middleware(LatencyMiddleware, state, with_faults=False),
+    ]
+    return _starlette(settings, routes, middleware, state)

@@ -3,9 +3,12 @@
 Verification is PyJWT with the algorithm pinned (``algorithms=["HS256"]``),
 ``exp`` and ``iss`` required, and no leeway, so every rejection the contract
 lists (bad signature, other or ``none`` alg, empty or truncated signature,
-malformed segments, expired, not yet valid) is PyJWT's own. The auth faults
-are expressed as an ``AuthPolicy`` that loosens one of those checks the way a
-hurried developer would, rather than as a second verifier.
+malformed segments, expired, not yet valid) is PyJWT's own. The claim rules
+the contract leaves to the target are configuration: an issuer (default, or
+none at all with ``--no-issuer``: a legitimate server that never uses
+``iss``), an audience, a maximum lifetime. The auth faults are expressed as an
+``AuthPolicy`` that loosens one of those checks the way a hurried developer
+would, rather than as a second verifier.
 """
 
 from __future__ import annotations
@@ -35,42 +38,97 @@ class AuthPolicy:
     alg to be exactly HS256 (``auth-skip-signature``). ``unsigned_alg_variants``
     accepts unsigned tokens whose alg is a case variant of ``none`` other than
     the exact lowercase one (``auth-alg-none``). ``check_times=False`` ignores
-    ``exp`` and ``nbf`` (``auth-ignore-exp``).
+    ``exp`` and ``nbf`` (``auth-ignore-exp``). ``check_issuer``,
+    ``check_audience`` and ``check_lifetime`` set to False skip a configured
+    claim rule while the token still carries the claim (``auth-ignore-issuer``,
+    ``auth-ignore-audience``, ``auth-ignore-lifetime``).
     """
 
     check_signature: bool = True
     unsigned_alg_variants: bool = False
     check_times: bool = True
+    check_issuer: bool = True
+    check_audience: bool = True
+    check_lifetime: bool = True
 
 
-def mint_token(secret: bytes, issuer: str, ttl_seconds: int, now: float) -> str:
-    """The token the server writes to its token file."""
+def mint_token(
+    secret: bytes,
+    issuer: str | None,
+    ttl_seconds: int,
+    now: float,
+    audience: str | None = None,
+) -> str:
+    """The token the server writes to its token file; no ``iss``/``aud`` when None."""
     issued = int(now)
-    claims = {
-        "sub": SUBJECT,
-        "iss": issuer,
-        "iat": issued,
-        "nbf": issued,
-        "exp": issued + ttl_seconds,
-    }
+    claims: dict[str, Any] = {"sub": SUBJECT}
+    if issuer is not None:
+        claims["iss"] = issuer
+    if audience is not None:
+        claims["aud"] = audience
+    claims.update(iat=issued, nbf=issued, exp=issued + ttl_seconds)
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def _number(value: object) -> float | None:
+    """A JSON number claim as a float; None for anything else (booleans included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+class LifetimeExceeded(jwt.InvalidTokenError):
+    """The token's ``exp - iat`` is longer than the server allows (or cannot be computed)."""
+
+
+def check_lifetime(claims: dict[str, Any], max_lifetime_seconds: float) -> None:
+    """Refuse a token that lives longer than allowed; ``iat`` and ``exp`` must be numbers.
+
+    A token without ``iat`` cannot show its lifetime, so under a stated
+    maximum it is refused rather than trusted.
+    """
+    issued, expires = _number(claims.get("iat")), _number(claims.get("exp"))
+    if issued is None or expires is None:
+        raise LifetimeExceeded("iat and exp must both be numbers to check the token lifetime")
+    if expires - issued > max_lifetime_seconds:
+        raise LifetimeExceeded(f"token lifetime exceeds {max_lifetime_seconds:g} s")
 
 
 CONFORMING = AuthPolicy()
 
 
 def verify_token(
-    token: str, secret: bytes, issuer: str, policy: AuthPolicy = CONFORMING
+    token: str,
+    secret: bytes,
+    issuer: str | None,
+    policy: AuthPolicy = CONFORMING,
+    *,
+    audience: str | None = None,
+    max_lifetime_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """The claims of a token that passes ``policy``; raises ``jwt.InvalidTokenError`` if not."""
-    required = ["exp", "iss"] if policy.check_times else ["iss"]
+    """The claims of a token that passes ``policy``; raises ``jwt.InvalidTokenError`` if not.
+
+    ``issuer=None`` is the issuer-less server: ``iss`` is neither required nor
+    compared, whatever the token carries. With ``audience=None`` PyJWT's rule
+    stands (a token carrying ``aud`` is refused: RFC 7519 4.1.3, the server
+    cannot identify with it).
+    """
+    check_issuer = issuer is not None and policy.check_issuer
+    check_lifetime_rule = max_lifetime_seconds is not None and policy.check_lifetime
+    required = ["exp"] if policy.check_times else []
+    if check_issuer:
+        required.append("iss")
+    if check_lifetime_rule:
+        required += [claim for claim in ("iat", "exp") if claim not in required]
     claim_checks: dict[str, Any] = {
         "verify_exp": policy.check_times,
         "verify_nbf": policy.check_times,
         "verify_iat": policy.check_times,
-        "verify_iss": True,
+        "verify_iss": check_issuer,
+        "verify_aud": policy.check_audience,
         "require": required,
     }
+    expected_issuer = issuer if check_issuer else None
     header = jwt.get_unverified_header(token)
     alg = header.get("alg")
     unsigned = False
@@ -83,15 +141,26 @@ def verify_token(
         unsigned = True
     if unsigned:
         options = {"verify_signature": False, **claim_checks}
-        return jwt.decode(token, options=options, issuer=issuer)  # type: ignore[arg-type]
-    return jwt.decode(
-        token,
-        secret,
-        algorithms=[ALGORITHM],
-        issuer=issuer,
-        leeway=0,
-        options=claim_checks,  # type: ignore[arg-type]
-    )
+        claims = jwt.decode(
+            token,
+            options=options,  # type: ignore[arg-type]
+            issuer=expected_issuer,
+            audience=audience,
+        )
+    else:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=expected_issuer,
+            audience=audience,
+            leeway=0,
+            options=claim_checks,  # type: ignore[arg-type]
+        )
+    if check_lifetime_rule:
+        assert max_lifetime_seconds is not None
+        check_lifetime(claims, max_lifetime_seconds)
+    return claims
 
 
 @dataclass(frozen=True)

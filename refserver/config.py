@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from refserver import scenepath
 from refserver.faults import FAULTS, MODES, UnknownFault, parse_faults
+from refserver.servicetime import ServiceTime
 
 DEFAULT_SCENES: tuple[str, ...] = (
     "res://vr_main.tscn",
@@ -50,13 +51,24 @@ class Settings:
     manager_port: int = 8090
     token_file: Path = Path("jwt_token.txt")
     secret_file: Path | None = None
-    issuer: str = "spacetime"
+    # None: the issuer-less mode (``--no-issuer``): no iss minted, none checked.
+    issuer: str | None = "spacetime"
+    # Minted into ``aud`` and required when set (``--audience``).
+    audience: str | None = None
     token_ttl_seconds: int = 86400
+    # A token whose exp - iat exceeds this is refused (``--max-token-lifetime``).
+    max_token_lifetime_seconds: float | None = None
     rate_per_second: float = 50.0
     burst: int = 50
     trusted_proxies: frozenset[str] = frozenset()
     scenes: tuple[str, ...] = DEFAULT_SCENES
     latency_ms: float = 0.0
+    # Conforming service time (refserver/servicetime.py): jitter around the base,
+    # a random share of slow answers, and the seed of that randomness (None: random).
+    latency_jitter_ms: float = 0.0
+    latency_tail_ratio: float = 0.0
+    latency_tail_ms: float | None = None
+    latency_seed: int | None = None
     faults: frozenset[str] = frozenset()
     request_log: Path | None = None
     ready_file: Path | None = None
@@ -94,6 +106,36 @@ class Settings:
             raise ConfigError("--scene values must be distinct")
         if self.stall_seconds >= self.stall_period_seconds:
             raise ConfigError("REFSERVER_STALL_S must be shorter than REFSERVER_STALL_PERIOD_S")
+        if self.latency_tail_ratio > 0 and self.latency_tail_ms is None:
+            raise ConfigError("--latency-tail-ratio needs --latency-tail-ms (the tail's delay)")
+        if not 0 <= self.latency_tail_ratio <= 1:
+            raise ConfigError(
+                f"--latency-tail-ratio must be from 0 to 1: {self.latency_tail_ratio}"
+            )
+        limit = self.max_token_lifetime_seconds
+        if limit is not None and self.token_ttl_seconds > limit:
+            raise ConfigError(
+                f"--token-ttl {self.token_ttl_seconds} exceeds --max-token-lifetime {limit:g}:"
+                " the server would refuse its own token"
+            )
+        # A fault that loosens a claim rule the server does not have would start
+        # a conforming server under a fault's name; refuse it like a typo.
+        for name, missing, needs in (
+            ("auth-ignore-issuer", self.issuer is None, "an issuer (not --no-issuer)"),
+            ("auth-ignore-audience", self.audience is None, "--audience"),
+            ("auth-ignore-lifetime", limit is None, "--max-token-lifetime"),
+        ):
+            if name in self.faults and missing:
+                raise ConfigError(f"fault {name!r} needs {needs}: there is no rule to ignore")
+
+    def service_time(self) -> ServiceTime:
+        """The conforming delay model of every answer (before any latency fault)."""
+        return ServiceTime(
+            base_ms=self.latency_ms,
+            jitter_ms=self.latency_jitter_ms,
+            tail_ratio=self.latency_tail_ratio,
+            tail_ms=self.latency_tail_ms or 0.0,
+        )
 
     def has(self, fault: str) -> bool:
         """Whether ``fault`` is active; an unregistered name is a programming error."""
@@ -154,6 +196,41 @@ def ip_address(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not an IP address: {text!r}") from None
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {value}")
+    return value
+
+
+def ratio(text: str) -> float:
+    """A share in [0, 1] (``*_ratio``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1: {text!r}")
+    return value
+
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+def boolean(text: str) -> bool:
+    """An environment switch: 1/true/yes/on or 0/false/no/off, any case."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean (1/0, true/false, yes/no): {text!r}")
+
+
 def non_empty(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
@@ -181,7 +258,7 @@ def _pick(
     """CLI value if given (already converted by argparse), else the env var, else default."""
     value = cli.get(key)
     if value is not None:
-        return value  # type: ignore[no-any-return]
+        return value
     raw = environ.get(env_var)
     if raw is None or raw == "":
         return default
@@ -210,6 +287,24 @@ def _pick_list(
         raise ConfigError(f"{env_var}: {exc}") from None
 
 
+def _pick_issuer(cli: Mapping[str, Any], environ: Mapping[str, str], default: str) -> str | None:
+    """``--issuer`` / ``--no-issuer`` (exclusive on the command line, which wins), then env.
+
+    In the environment, ``REFSERVER_NO_ISSUER`` true beside a ``REFSERVER_ISSUER``
+    is a contradiction, not a precedence question: an error.
+    """
+    if cli.get("issuer") is not None:
+        return str(cli["issuer"])
+    if cli.get("no_issuer"):
+        return None
+    no_issuer = _pick({}, environ, "", "REFSERVER_NO_ISSUER", boolean, False)
+    if no_issuer:
+        if environ.get("REFSERVER_ISSUER"):
+            raise ConfigError("REFSERVER_NO_ISSUER and REFSERVER_ISSUER exclude each other")
+        return None
+    return _pick({}, environ, "", "REFSERVER_ISSUER", non_empty, default)
+
+
 def settings_from(cli: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
     """Merge parsed CLI values (``None`` when not given) over the environment over defaults.
 
@@ -231,6 +326,14 @@ def settings_from(cli: Mapping[str, Any], environ: Mapping[str, str]) -> Setting
     failing = _pick_list(
         cli, environ, "vtt_failing_check", "REFSERVER_VTT_FAILING_CHECKS", non_empty
     )
+    max_lifetime = _pick(
+        cli, environ, "max_token_lifetime", "REFSERVER_MAX_TOKEN_LIFETIME", positive_float, None
+    )
+    # Without an explicit --token-ttl, the minted token fits the stated maximum
+    # (whole seconds, at least 1: exp and iat are integers).
+    default_ttl = d.token_ttl_seconds
+    if max_lifetime is not None:
+        default_ttl = max(1, min(default_ttl, int(max_lifetime)))
     return Settings(
         host=_pick(cli, environ, "host", "REFSERVER_HOST", non_empty, d.host),
         port=_pick(cli, environ, "port", "REFSERVER_PORT", port_number, d.port),
@@ -239,10 +342,12 @@ def settings_from(cli: Mapping[str, Any], environ: Mapping[str, str]) -> Setting
         ),
         token_file=_pick(cli, environ, "token_file", "REFSERVER_TOKEN_FILE", Path, d.token_file),
         secret_file=secret_file,
-        issuer=_pick(cli, environ, "issuer", "REFSERVER_ISSUER", non_empty, d.issuer),
+        issuer=_pick_issuer(cli, environ, d.issuer or "spacetime"),
+        audience=_pick(cli, environ, "audience", "REFSERVER_AUDIENCE", non_empty, None),
         token_ttl_seconds=_pick(
-            cli, environ, "token_ttl", "REFSERVER_TOKEN_TTL", positive_int, d.token_ttl_seconds
+            cli, environ, "token_ttl", "REFSERVER_TOKEN_TTL", positive_int, default_ttl
         ),
+        max_token_lifetime_seconds=max_lifetime,
         rate_per_second=_pick(
             cli, environ, "rate", "REFSERVER_RATE", positive_float, d.rate_per_second
         ),
@@ -251,6 +356,23 @@ def settings_from(cli: Mapping[str, Any], environ: Mapping[str, str]) -> Setting
         scenes=tuple(scenes) if scenes else d.scenes,
         latency_ms=_pick(
             cli, environ, "latency_ms", "REFSERVER_LATENCY_MS", non_negative_float, d.latency_ms
+        ),
+        latency_jitter_ms=_pick(
+            cli,
+            environ,
+            "latency_jitter_ms",
+            "REFSERVER_LATENCY_JITTER_MS",
+            non_negative_float,
+            d.latency_jitter_ms,
+        ),
+        latency_tail_ratio=_pick(
+            cli, environ, "latency_tail_ratio", "REFSERVER_LATENCY_TAIL_RATIO", ratio, 0.0
+        ),
+        latency_tail_ms=_pick(
+            cli, environ, "latency_tail_ms", "REFSERVER_LATENCY_TAIL_MS", non_negative_float, None
+        ),
+        latency_seed=_pick(
+            cli, environ, "latency_seed", "REFSERVER_LATENCY_SEED", non_negative_int, None
         ),
         faults=faults,
         request_log=request_log,

@@ -69,6 +69,24 @@ _CATALOGUE: tuple[Fault, ...] = (
         "auth",
         "takes whatever follows the first space as the token (Token/Basic accepted)",
     ),
+    # The claim rules below exist only when configured: each fault needs its option
+    # (the issuer is on by default), and naming one without it is a usage error.
+    Fault(
+        "auth-ignore-issuer",
+        "auth",
+        "iss minted but never checked: another or no iss passes (needs an issuer, the default;"
+        " not with --no-issuer)",
+    ),
+    Fault(
+        "auth-ignore-audience",
+        "auth",
+        "aud minted but never checked: another or no aud passes (needs --audience)",
+    ),
+    Fault(
+        "auth-ignore-lifetime",
+        "auth",
+        "max lifetime never enforced: exp - iat above it passes (needs --max-token-lifetime)",
+    ),
     # rate_limit
     Fault("ratelimit-503", "rate_limit", "over the limit answers 503 without Retry-After (nginx)"),
     Fault("ratelimit-none", "rate_limit", "no rate limiting at all"),

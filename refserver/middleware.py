@@ -128,20 +128,27 @@ class CrashGuardMiddleware:
 
 
 class LatencyMiddleware:
-    """Delay before anything else: ``--latency-ms``, ``latency-slow-all``, ``latency-stall``."""
+    """Delay before anything else: the service time, ``latency-slow-all``, ``latency-stall``.
 
-    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+    The service time (``--latency-ms`` with its jitter and slow tail, drawn
+    from ``state.rng``) is conforming and applies to every request of the app
+    it wraps, the manager's ``/health`` included; ``with_faults=False`` (the
+    manager) leaves out the latency faults, which break the API only.
+    """
+
+    def __init__(self, app: ASGIApp, state: ServerState, with_faults: bool = True) -> None:
         self.app = app
         self.state = state
         settings = state.settings
-        self.base_seconds = settings.latency_ms / 1000
-        if settings.has("latency-slow-all"):
-            self.base_seconds += 0.3
-        self.stall = settings.has("latency-stall")
+        self.service_time = state.service_time
+        self.fault_seconds = 0.3 if with_faults and settings.has("latency-slow-all") else 0.0
+        self.stall = with_faults and settings.has("latency-stall")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            delay = self.base_seconds
+            delay = self.fault_seconds
+            if not self.service_time.idle:
+                delay += self.service_time.draw_ms(self.state.rng) / 1000
             if self.stall:
                 settings = self.state.settings
                 delay += stall_wait(
@@ -236,7 +243,12 @@ class AuthMiddleware:
         if credentials.token is not None:
             try:
                 verify_token(
-                    credentials.token, state.secret, state.settings.issuer, state.auth_policy
+                    credentials.token,
+                    state.secret,
+                    state.settings.issuer,
+                    state.auth_policy,
+                    audience=state.settings.audience,
+                    max_lifetime_seconds=state.settings.max_token_lifetime_seconds,
                 )
             except (jwt.PyJWTError, ValueError, TypeError):
                 pass

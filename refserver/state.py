@@ -2,14 +2,16 @@
 
 One object per server process: the secret and minted token, the rate-limit
 buckets, the security counters, the scene store and the per-endpoint counters
-some faults need. Clocks are injected so tests can drive time; the request
-log is the only file this module touches.
+some faults need. Clocks and the latency draws' ``random.Random`` are
+injected so tests can drive time and randomness; the request log is the only
+file this module touches.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import time
 from collections import Counter
@@ -23,6 +25,7 @@ from refserver.config import Settings
 from refserver.performance import SecurityCounters
 from refserver.ratelimit import TokenBucket
 from refserver.scenes import SceneStore
+from refserver.servicetime import ServiceTime
 
 Clock = Callable[[], float]
 
@@ -57,6 +60,9 @@ def _auth_policy(settings: Settings) -> AuthPolicy:
         check_signature=not settings.has("auth-skip-signature"),
         unsigned_alg_variants=settings.has("auth-alg-none"),
         check_times=not settings.has("auth-ignore-exp"),
+        check_issuer=not settings.has("auth-ignore-issuer"),
+        check_audience=not settings.has("auth-ignore-audience"),
+        check_lifetime=not settings.has("auth-ignore-lifetime"),
     )
 
 
@@ -73,6 +79,9 @@ class ServerState:
     counters: SecurityCounters
     clock: Clock
     wall_clock: Clock
+    # Conforming service time and the randomness it draws from (``--latency-seed``).
+    service_time: ServiceTime = field(default_factory=ServiceTime)
+    rng: random.Random = field(default_factory=random.Random, repr=False)
     request_log: RequestLog | None = None
     endpoint_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     penalty_until: dict[str, float] = field(default_factory=dict)
@@ -85,21 +94,30 @@ class ServerState:
         secret: bytes | None = None,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
+        rng: random.Random | None = None,
     ) -> ServerState:
-        """Mint the token, fill the buckets, load the first scene, open the request log."""
+        """Mint the token, fill the buckets, load the first scene, open the request log.
+
+        ``rng`` defaults to one seeded with ``settings.latency_seed`` (None: from
+        the OS), so a run with a seed repeats its latency draws.
+        """
         secret = secret if secret is not None else secrets.token_hex(32).encode()
         burst = settings.burst * (3 if settings.has("ratelimit-loose") else 1)
         now = wall_clock()
         return cls(
             settings=settings,
             secret=secret,
-            token=mint_token(secret, settings.issuer, settings.token_ttl_seconds, now),
+            token=mint_token(
+                secret, settings.issuer, settings.token_ttl_seconds, now, settings.audience
+            ),
             auth_policy=_auth_policy(settings),
             limiter=TokenBucket(burst, settings.rate_per_second),
             scenes=SceneStore(settings.scenes, now),
             counters=SecurityCounters(),
             clock=clock,
             wall_clock=wall_clock,
+            service_time=settings.service_time(),
+            rng=rng if rng is not None else random.Random(settings.latency_seed),
             request_log=RequestLog(settings.request_log) if settings.request_log else None,
         )
 

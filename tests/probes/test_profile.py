@@ -84,8 +84,11 @@ def test_body_template() -> None:
 
 
 def test_auth_claims_are_stated_only_where_promised() -> None:
-    """The reference server's profiles state its issuer; the real-target template states none."""
-    assert profile.builtin("embedded").auth == profile.Auth(issuer="spacetime")
+    """The embedded profile states all three (its server is started to enforce them), the
+    VTT one the reference server's issuer; the real-target template states none."""
+    assert profile.builtin("embedded").auth == profile.Auth(
+        issuer="spacetime", audience="spacetime-api", max_lifetime_s=86400
+    )
     assert profile.builtin("vtt").auth == profile.Auth(issuer="spacetime")
     assert profile.builtin("spacetime").auth == profile.Auth()
     unstated = profile.Auth()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from refserver.faults import FAULTS
@@ -113,6 +114,38 @@ def test_latency_flag_over_real_sockets(server: Callable[..., Any]) -> None:
         started = time.perf_counter()
         client.get("/status")
         assert time.perf_counter() - started >= 0.12
+
+
+def test_service_time_flags_over_real_sockets(server: Callable[..., Any]) -> None:
+    """Every answer in the tail (ratio 1): the API and the manager both wait the tail delay."""
+    running = server(
+        "--latency-ms", "5", "--latency-jitter-ms", "3",
+        "--latency-tail-ratio", "1", "--latency-tail-ms", "150", "--latency-seed", "1",
+    )  # fmt: skip
+    for base, path in ((running.base_url, "/status"), (running.manager_url, "/health")):
+        with httpx.Client(base_url=base, timeout=5) as client:
+            client.get(path)  # warm the connection
+            started = time.perf_counter()
+            assert client.get(path).status_code == 200
+            assert time.perf_counter() - started >= 0.15, path
+
+
+def test_no_issuer_token_file_over_real_sockets(server: Callable[..., Any]) -> None:
+    running = server("--no-issuer", "--audience", "spacetime-api", "--max-token-lifetime", "900")
+    claims = jwt.decode(running.token, options={"verify_signature": False})
+    assert "iss" not in claims
+    assert claims["aud"] == "spacetime-api" and claims["exp"] - claims["iat"] == 900
+    headers = {"Authorization": f"Bearer {running.token}"}
+    assert httpx.get(f"{running.base_url}/jobs", headers=headers, timeout=5).status_code == 200
+
+
+def test_claim_fault_without_its_option_is_a_one_line_error(tmp_path: Path) -> None:
+    result = _run(
+        ["--fault", "auth-ignore-audience", "--port", "0", "--manager-port", "0"], tmp_path
+    )
+    _assert_one_line_error(result, "needs --audience")
+    result = _run(["--issuer", "a", "--no-issuer"], tmp_path)
+    _assert_one_line_error(result, "not allowed with")
 
 
 def test_list_faults(tmp_path: Path) -> None:

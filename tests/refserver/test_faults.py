@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
 from refserver.faults import FAMILIES, FAULTS, UnknownFault, catalogue_lines, parse_faults
@@ -102,6 +103,29 @@ def _(h: Any, forge: Any) -> None:
     for scheme in ("Token", "Basic"):
         headers = {"Authorization": f"{scheme} {h.token}"}
         assert h.get("/jobs", headers=headers, authorized=False).status_code == 200
+
+
+@check("auth-ignore-issuer")
+def _(h: Any, forge: Any) -> None:
+    assert jwt.decode(h.token, options={"verify_signature": False})["iss"] == "spacetime"
+    for claims in (forge.claims("someone-else"), forge.claims(iss=None)):
+        token = forge.signed(claims, h.state.secret)
+        assert h.get("/jobs", headers=_bearer(token), authorized=False).status_code == 200
+
+
+@check("auth-ignore-audience", audience="spacetime-api")
+def _(h: Any, forge: Any) -> None:
+    assert jwt.decode(h.token, options={"verify_signature": False})["aud"] == "spacetime-api"
+    for claims in (forge.claims(aud="another-api"), forge.claims()):
+        token = forge.signed(claims, h.state.secret)
+        assert h.get("/jobs", headers=_bearer(token), authorized=False).status_code == 200
+
+
+@check("auth-ignore-lifetime", max_token_lifetime_seconds=3600, token_ttl_seconds=600)
+def _(h: Any, forge: Any) -> None:
+    now = int(time.time())
+    long_lived = forge.signed(forge.claims(iat=now - 10, exp=now + 86400), h.state.secret)
+    assert h.get("/jobs", headers=_bearer(long_lived), authorized=False).status_code == 200
 
 
 # --- rate limit --------------------------------------------------------------

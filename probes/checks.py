@@ -172,11 +172,16 @@ class LimitWindow:
     latest: int
 
 
+def limit_slack(burst: int, tolerance_ratio: float) -> int:
+    """How far from the bucket's figure the first 429 may land: a share of burst, at least 2."""
+    return max(2, math.ceil(burst * tolerance_ratio))
+
+
 def limit_window(
     burst: int, rate_per_second: float, elapsed_s: float, tolerance_ratio: float
 ) -> LimitWindow:
     """The bucket admits `burst` at once plus what refills while the drain runs."""
-    slack = max(2, math.ceil(burst * tolerance_ratio))
+    slack = limit_slack(burst, tolerance_ratio)
     refill = math.ceil(rate_per_second * elapsed_s)
     return LimitWindow(earliest=max(1, burst - slack), latest=burst + refill + slack)
 

@@ -39,7 +39,7 @@ import httpcore
 import httpx
 
 from probes.breaker import Breaker
-from probes.exchange import MAX_BODY_BYTES, Exchange
+from probes.exchange import MAX_BODY_BYTES, POOL_CONNECTIONS, Exchange
 from probes.pacer import Pacer
 from probes.redact import JWT_SHAPE, REDACTED, redact
 
@@ -324,7 +324,10 @@ class ProbeClient:
         self.allow_mutating = allow_mutating
         self.secrets = _longest_first((*token_parts(token), *secrets))
         self.collateral_429 = 0
-        limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+        # Only as many are opened as are used at once.
+        limits = httpx.Limits(
+            max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS
+        )
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=False,

@@ -659,7 +659,10 @@ def pytest_runtest_makereport(
 
 def _reason(report: pytest.TestReport) -> str | None:
     if report.skipped and isinstance(report.longrepr, tuple):
-        return str(report.longrepr[2]).removeprefix("Skipped: ")
+        # pytest names a skip exception's class before its message: "Skipped: ..."
+        # for pytest.skip, the dotted class name for a subclass such as Inconclusive.
+        inconclusive = f"{Inconclusive.__module__}.{Inconclusive.__qualname__}: "
+        return str(report.longrepr[2]).removeprefix("Skipped: ").removeprefix(inconclusive)
     if report.failed:
         lines = [line for line in str(report.longrepr).splitlines() if line.strip()]
         return lines[0] if len(lines) == 1 else (lines[-1] if lines else None)

@@ -73,6 +73,15 @@ def test_limit_window_allows_refill_and_tolerance() -> None:
     assert checks.max_honest_retry_after(20, 10) == 3
 
 
+def test_limit_slack_is_a_share_of_burst_and_at_least_two() -> None:
+    assert checks.limit_slack(50, 0.1) == 5
+    assert checks.limit_slack(51, 0.1) == 6  # rounded up
+    assert checks.limit_slack(10, 0.1) == 2
+    assert checks.limit_slack(50, 0.0) == 2
+    window = checks.limit_window(50, 50, elapsed_s=0.0, tolerance_ratio=0.1)
+    assert (window.earliest, window.latest) == (50 - 5, 50 + 5)
+
+
 def test_curl_redacts_the_token() -> None:
     command = ex(401).curl(secrets=("c2ln",))
     assert "eyJ" not in command and "<redacted>" in command

@@ -46,7 +46,9 @@ def test_results_file_follows_the_schema(conforming) -> None:
     assert runs[1]["exit_status"] == 0 and runs[1]["counts"]["failed"] == 0
     samples = [r for r in records if r["kind"] == "sample"]
     assert len(samples) > 500
-    for sample in samples:
+    # The preflight's one request comes first, then every sample belongs to a probe.
+    assert (samples[0]["probe"], samples[0]["family"]) == ("preflight", "preflight")
+    for sample in samples[1:]:
         assert sample["family"] in FAMILIES and sample["probe"].startswith("probes/")
         assert isinstance(sample["status"], int) and sample["latency_ms"] >= 0
     # Provoked answers are marked as expected, not as outages.

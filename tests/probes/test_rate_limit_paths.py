@@ -123,19 +123,30 @@ def test_slow_target_passes_or_is_inconclusive(tmp_path: Path) -> None:
     for record in _passes_or_is_inconclusive(_external(tmp_path, "--latency-ms", "180")):
         measured = record["measured"]
         assert measured["service_ms"] >= 180
-        # Sized from the service time: the whole pool, not the former fixed 8.
-        assert measured["drain_workers"] == 16 and measured["needed_workers"] > 16, measured
+        # Sized from the service time by Little's law, not the former fixed 8 (or 16).
+        assert 16 < measured["drain_workers"] == measured["needed_workers"] <= 32, measured
 
 
-def test_unlimited_slow_target_is_inconclusive_not_failed(tmp_path: Path) -> None:
-    """16 connections at 180 ms offer under 89 r/s: "no 429" cannot prove 50/s is broken."""
+def test_unlimited_slow_target_fails_conclusively(tmp_path: Path) -> None:
+    """The issue's case turned round: at 180 ms, 27-28 connections outrun twice the refill,
+    so "no 429" from a target with no limit at all is a breach, not the probe's limit."""
     run = _external(tmp_path, "--latency-ms", "180", "--fault", "ratelimit-none")
+    assert run.returncode == 1, run.output[-3000:]
+    for record in _outcomes(run):
+        assert record["outcome"] == "failed", record
+        measured = record["measured"]
+        assert measured["offered_rate_per_second"] >= measured["required_rate_per_second"]
+
+
+def test_unlimited_target_beyond_the_pool_is_inconclusive_not_failed(tmp_path: Path) -> None:
+    """32 connections at 400 ms offer under 80 r/s: "no 429" cannot prove 50/s is broken."""
+    run = _external(tmp_path, "--latency-ms", "400", "--fault", "ratelimit-none")
     assert run.returncode == 0, run.output[-3000:]
     for record in _outcomes(run):
         assert _inconclusive(record), record
         reason = record["reason"]
         assert "inconclusive: probe-bound: offered " in reason, reason
-        assert "the refill is 50 r/s" in reason and "the pool holds 16" in reason, reason
+        assert "the refill is 50 r/s" in reason and "the pool holds 32" in reason, reason
 
 
 def test_unlimited_target_within_reach_fails(tmp_path: Path) -> None:

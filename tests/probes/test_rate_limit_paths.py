@@ -4,60 +4,25 @@ The issue's target answers every request in 180 ms and refills 50/s: a
 fixed 8 threads offered 41 r/s and the probe blamed the target for its own
 limit. Each run here is `pytest probes/test_rate_limit.py` as a user runs
 it, against a reference server started apart (an external target with its
-token file and a profile stating its limit), or the embedded one with a
-fault. A conforming slow target must pass or be inconclusive, never fail;
-every rate-limit fault must still fail the family.
+token file and a profile stating its limit). A conforming slow target must
+pass or be inconclusive, never fail. That every rate-limit fault still fails
+the family is the fault matrix's part (tests/test_fault_matrix.py).
 """
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from delayproxy import DelayProxy
-from support import (
-    ROOT,
-    ProbeRun,
-    probe_command,
-    probe_environment,
-    read_records,
-    refserver,
-)
-
-from refserver.faults import FAULTS
+from support import ProbeRun, refserver, run_probes
 
 pytestmark = pytest.mark.integration
 
 RATE, BURST = 50, 50
-RATE_LIMIT_FAULTS = sorted(name for name, fault in FAULTS.items() if fault.family == "rate_limit")
 # Seconds: the probes' own bound on one run (the slowest, a lying Retry-After, takes ~40 s).
 RUN_TIMEOUT_S = 120
-
-
-def _rate_limit_probes(out_dir: Path, *args: str) -> ProbeRun:
-    """`python -m pytest probes/test_rate_limit.py ...`: only this family, outputs in `out_dir`.
-
-    Not the whole `probes` directory: a module another engineer is editing
-    must not break this family's runs.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    command = probe_command(out_dir, *args)
-    command[command.index("probes")] = "probes/test_rate_limit.py"
-    completed = subprocess.run(
-        command,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        env=probe_environment(),
-        stdin=subprocess.DEVNULL,
-    )
-    results = out_dir / "results.jsonl"
-    return ProbeRun(
-        completed.returncode, completed.stdout + completed.stderr, results, read_records(results)
-    )
 
 
 def _external(tmp_path: Path, *server_args: str, rtt_ms: float | None = None) -> ProbeRun:
@@ -77,12 +42,14 @@ def _external(tmp_path: Path, *server_args: str, rtt_ms: float | None = None) ->
     with refserver(tmp_path / "server", *args) as server:
 
         def run(url: str) -> ProbeRun:
-            return _rate_limit_probes(
+            return run_probes(
                 tmp_path / "out",
                 f"--st-target={url}",
                 f"--st-token-file={server.token_file}",
                 f"--st-secret-file={server.secret_file}",
                 f"--st-profile={profile}",
+                selection=("probes/test_rate_limit.py",),  # this family only
+                timeout=RUN_TIMEOUT_S,
             )
 
         if rtt_ms is None:
@@ -174,17 +141,3 @@ def test_target_behind_a_150_ms_path_passes_or_is_inconclusive(tmp_path: Path) -
     """A real network path: 150 ms round trips with jitter, new connections a round trip more."""
     for record in _passes_or_is_inconclusive(_external(tmp_path, rtt_ms=150)):
         assert record["measured"]["service_ms"] >= 140, record["measured"]
-
-
-@pytest.mark.parametrize(
-    "fault",
-    [
-        pytest.param(name, marks=pytest.mark.slow) if name == "ratelimit-retry-after-lies" else name
-        for name in RATE_LIMIT_FAULTS
-    ],
-)
-def test_fault_is_caught_by_the_rate_limit_family(fault: str, tmp_path: Path) -> None:
-    """Sizing the drain down for a fast target must not let a fault through."""
-    run = _rate_limit_probes(tmp_path, f"--st-embedded-fault={fault}")
-    assert run.returncode == 1, f"{fault}: exit {run.returncode}\n{run.output[-3000:]}"
-    assert "rate_limit" in run.failing_families(), run.output[-3000:]

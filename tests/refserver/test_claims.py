@@ -84,25 +84,6 @@ def test_bad_claim_settings_are_one_line_config_errors(
     assert fragment in str(caught.value) and "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["--issuer", "x", "--no-issuer"],
-        ["--max-token-lifetime", "1h"],
-        ["--max-token-lifetime", "-5"],
-        ["--audience", ""],
-    ],
-)
-def test_bad_claim_flags_exit_2_with_one_line(
-    argv: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit) as exited:
-        build_parser().parse_args(argv)
-    assert exited.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("refserver: error: ") and err.count("\n") == 1
-
-
 # --- verification (pure) -------------------------------------------------------------------
 
 

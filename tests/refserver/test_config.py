@@ -80,8 +80,17 @@ def test_bad_values_are_config_errors(argv: list[str], env: dict[str, str], frag
 
 @pytest.mark.parametrize(
     "argv",
-    [["--port", "70000"], ["--burst", "0"], ["--rate", "-1"], ["--latency-ms", "x"]],
-)
+    [
+        ["--port", "70000"], ["--burst", "0"], ["--rate", "-1"], ["--latency-ms", "x"],
+        # service time
+        ["--latency-jitter-ms", "-5"], ["--latency-tail-ratio", "2"],
+        ["--latency-tail-ratio", "nan"], ["--latency-tail-ms", "slow"],
+        ["--latency-seed", "1.5"],
+        # claim rules
+        ["--issuer", "x", "--no-issuer"], ["--max-token-lifetime", "1h"],
+        ["--max-token-lifetime", "-5"], ["--audience", ""],
+    ],
+)  # fmt: skip
 def test_bad_cli_values_exit_2_with_one_line(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -91,3 +100,4 @@ def test_bad_cli_values_exit_2_with_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("refserver: error: ")
+    assert argv[0] in err

@@ -247,3 +247,57 @@ def pushgateway_at(workdir: Path) -> Iterator[str]:
 def mint_token(subject: str = "probe") -> str:
     """A real HS256 JWT under a random key, minted at run time: no token is stored in the tree."""
     return jwt.encode({"sub": subject}, os.urandom(32).hex(), algorithm="HS256")
+
+
+def family_against_refserver(
+    tmp_path: Path,
+    family: str,
+    *server_args: str,
+    rate_per_second: float = 50,
+    burst: int = 50,
+    profile_extra: dict | None = None,
+    rtt_ms: float | None = None,
+    timeout: float = 120,
+) -> ProbeRun:
+    """`pytest probes/test_<family>.py` against `refserver --rate R --burst B *server_args`,
+    started apart as an external target (token, secret, manager and a profile stating its
+    limit), optionally behind a delaying proxy of `rtt_ms` (+-10 ms jitter) on both ports."""
+    import yaml
+    from delayproxy import DelayProxy
+
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(
+        yaml.safe_dump(
+            {
+                "name": "far",
+                "environment": "local",
+                "rate_limit": {"rate_per_second": rate_per_second, "burst": burst},
+                "scenes": ["res://vr_main.tscn", "res://scenes/lobby.tscn"],
+                **(profile_extra or {}),
+            }
+        )
+    )
+    args = ("--rate", f"{rate_per_second:g}", "--burst", str(burst), *server_args)
+    with refserver(tmp_path / "server", *args) as server:
+
+        def run(url: str, manager: str) -> ProbeRun:
+            return run_probes(
+                tmp_path / "out",
+                f"--st-target={url}",
+                f"--st-manager-url={manager}",
+                f"--st-token-file={server.token_file}",
+                f"--st-secret-file={server.secret_file}",
+                f"--st-profile={profile}",
+                selection=(f"probes/test_{family}.py",),  # this family only
+                timeout=timeout,
+            )
+
+        if rtt_ms is None:
+            return run(server.base_url, server.manager_url)
+        api = int(server.base_url.rsplit(":", 1)[1])
+        manager = int(server.manager_url.rsplit(":", 1)[1])
+        with (
+            DelayProxy(("127.0.0.1", api), rtt_ms=rtt_ms, jitter_ms=10, seed=7) as api_proxy,
+            DelayProxy(("127.0.0.1", manager), rtt_ms=rtt_ms, jitter_ms=10, seed=8) as proxy,
+        ):
+            return run(api_proxy.url(), proxy.url())

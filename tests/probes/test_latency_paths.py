@@ -16,9 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
-from delayproxy import DelayProxy
-from support import ProbeRun, refserver, run_probes
+from support import ProbeRun, family_against_refserver
 
 pytestmark = pytest.mark.integration
 
@@ -34,41 +32,10 @@ RUN_TIMEOUT_S = 120
 
 def _latency_probes(tmp_path: Path, *server_args: str, rtt_ms: float | None = None) -> ProbeRun:
     """The latency family against `refserver --rate 50 --burst 50 *server_args`."""
-    profile = tmp_path / "profile.yaml"
-    profile.write_text(
-        yaml.safe_dump(
-            {
-                "name": "far",
-                "environment": "local",
-                "rate_limit": {"rate_per_second": RATE, "burst": BURST},
-                "scenes": ["res://vr_main.tscn", "res://scenes/lobby.tscn"],
-                "endpoints": ENDPOINTS,
-            }
-        )
-    )
-    args = ("--rate", str(RATE), "--burst", str(BURST), *server_args)
-    with refserver(tmp_path / "server", *args) as server:
-
-        def run(url: str, manager: str) -> ProbeRun:
-            return run_probes(
-                tmp_path / "out",
-                f"--st-target={url}",
-                f"--st-manager-url={manager}",
-                f"--st-token-file={server.token_file}",
-                f"--st-profile={profile}",
-                selection=("probes/test_latency.py",),
-                timeout=RUN_TIMEOUT_S,
-            )
-
-        if rtt_ms is None:
-            return run(server.base_url, server.manager_url)
-        api = int(server.base_url.rsplit(":", 1)[1])
-        manager = int(server.manager_url.rsplit(":", 1)[1])
-        with (
-            DelayProxy(("127.0.0.1", api), rtt_ms=rtt_ms, jitter_ms=10, seed=7) as api_proxy,
-            DelayProxy(("127.0.0.1", manager), rtt_ms=rtt_ms, jitter_ms=10, seed=8) as proxy,
-        ):
-            return run(api_proxy.url(), proxy.url())
+    return family_against_refserver(
+        tmp_path, "latency", *server_args, rate_per_second=RATE, burst=BURST,
+        profile_extra={"endpoints": ENDPOINTS}, rtt_ms=rtt_ms, timeout=RUN_TIMEOUT_S,
+    )  # fmt: skip
 
 
 def _latency_records(run: ProbeRun) -> list[dict]:

@@ -8,9 +8,11 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -301,3 +303,46 @@ def family_against_refserver(
             DelayProxy(("127.0.0.1", manager), rtt_ms=rtt_ms, jitter_ms=10, seed=8) as proxy,
         ):
             return run(api_proxy.url(), proxy.url())
+
+
+@contextlib.contextmanager
+def stalled_now_and_then(
+    marker: str, *, every_s: float = 2.0, length_s: float = 0.8
+) -> Iterator[list[float]]:
+    """Stop our child processes whose command line holds `marker` for `length_s` every
+    `every_s` (SIGSTOP, SIGCONT): a loaded machine that does not run the probe for a while.
+    Yields the list of stall start times (monotonic), filled as they happen."""
+    import psutil
+
+    done = threading.Event()
+    stalls: list[float] = []
+
+    def victims() -> list[psutil.Process]:
+        found = []
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if marker in " ".join(child.cmdline()):
+                    found.append(child)
+        return found
+
+    def loop() -> None:
+        while not done.wait(every_s):
+            stopped = []
+            for victim in victims():
+                with contextlib.suppress(psutil.Error):
+                    victim.send_signal(signal.SIGSTOP)
+                    stopped.append(victim)
+            if stopped:
+                stalls.append(time.monotonic())
+            time.sleep(length_s)
+            for victim in stopped:
+                with contextlib.suppress(psutil.Error):
+                    victim.send_signal(signal.SIGCONT)
+
+    thread = threading.Thread(target=loop, name="staller", daemon=True)
+    thread.start()
+    try:
+        yield stalls
+    finally:
+        done.set()
+        thread.join(timeout=every_s + length_s + 5)

@@ -3,6 +3,7 @@ stall's wait for a connection) and what is not (our pacer, our threads), on inje
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
@@ -243,6 +244,30 @@ def test_dispatcher_sends_each_request_when_it_is_due() -> None:
     timings = report(p, records, TIMEOUT_MS).timings
     assert all(t.lateness_ms == pytest.approx(0, abs=1e-6) for t in timings)
     assert [t.corrected_ms for t in timings] == pytest.approx([10.0] * 5)
+
+
+def test_dispatcher_that_ran_late_moves_the_schedule_back_instead_of_bursting() -> None:
+    """The CI false alarm: the machine did not run the probe for 800 ms. Catching up would
+    send the 16 requests due meanwhile at once, fill every connection by our own doing, and
+    charge the wait for one to the target; instead the schedule moves back by the lag."""
+    clock = FakeClock()
+    send, _ = fake_send(clock, 0.01)
+    overshoot = iter([0.8])
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds + (next(overshoot, 0.0) if len(clock.sleeps) == 2 else 0.0))
+
+    p = Plan(20, 20, 3, 10)
+    with Dispatcher(p, send, clock=clock, sleep=sleep, executor=Inline()) as dispatcher:
+        records = dispatcher.run(8, lambda done: False)
+    sends = [r.first_byte for r in records]
+    gaps = [b - a for a, b in itertools.pairwise(sends)]
+    assert min(gaps) == pytest.approx(p.interval_s)  # never two at once
+    assert records[3].cpu_lag_s == pytest.approx(0.8)  # the late one is recorded as ours
+    schedule = report(p, records, TIMEOUT_MS)
+    assert all(t.charged_ms == 0 for t in schedule.timings)
+    assert schedule.timings[3].lateness_ms == pytest.approx(800)
+    assert all(t.lateness_ms == pytest.approx(0, abs=1e-6) for t in schedule.timings[4:])
 
 
 def test_dispatcher_stops_when_the_verdict_is_in() -> None:

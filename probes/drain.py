@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -37,9 +38,10 @@ MIN_WORKERS = 8
 # the client, and the queue is not offered to the target.
 # Requests timed before the drain; their tokens are waited back before it starts.
 SERVICE_SAMPLES = 3
-# Spoofed X-Forwarded-For batch: never fewer than this, never more.
-SPOOF_MIN = 20
-SPOOF_MAX = 64
+# Disguised requests (probes/payloads/clients.py) per client-controlled input: never fewer
+# than this, never more (see plan_spoof).
+SPOOF_MIN_PER_INPUT = 7
+SPOOF_MAX_PER_INPUT = 24
 
 
 def drain_budget(burst: int) -> int:
@@ -170,75 +172,97 @@ def unlimited_drain(
 
 @dataclass(frozen=True)
 class SpoofPlan:
-    """The spoofed X-Forwarded-For batch: how many, how many at once."""
+    """The disguised batch: requests per client-controlled input, inputs, how many at once."""
 
-    size: int
+    per_input: int
+    inputs: int
     workers: int
+
+    @property
+    def size(self) -> int:
+        return self.per_input * self.inputs
 
 
 def plan_spoof(
-    rate_per_second: float,
-    service_s: float | None,
-    workers: int,
-    margin_ratio: float = MARGIN_RATIO,
+    rate_per_second: float, service_s: float | None, workers: int, inputs: int
 ) -> SpoofPlan:
-    """A batch large enough that a reset would stand out of what the refill explains.
+    """Enough requests per input that one input's reset would show (see `spoofing_verdict`).
 
-    The allowance is the refill from the last 429 (sent about one service
-    time before the batch starts) to the batch's end: rate * (S + n / B) + 1
-    for n requests at B = workers / S. The batch should exceed it by the
-    margin: n >= (1 + m) * allowance, solved for n; the largest batch when
-    B cannot outrun (1 + m) times the refill.
+    While the batch outpaces the refill, every token that refills is taken by
+    a request keyed on the peer, except those refilled after the batch's last
+    send (about rate x S, more with jitter, plus one partial token). An input
+    that resets the budget adds all of its c requests on top, so c must exceed
+    that tail plus the allowance's rounding (2) with room to spare:
+    c = ceil(1.5 x rate x S) + 6 (measured on loopback at 100 r/s with c = 5:
+    a reset showed by only 2; at 180 ms with c = 14, once not at all).
     """
-    if not service_s:
-        return SpoofPlan(SPOOF_MIN, min(workers, SPOOF_MIN))
-    batch_rate = workers / service_s
-    factor = 1 + margin_ratio
-    spare = 1 - factor * rate_per_second / batch_rate
-    if spare <= 0:
-        size = SPOOF_MAX
-    else:
-        size = math.ceil(factor * (rate_per_second * service_s + 1) / spare)
-    size = min(SPOOF_MAX, max(SPOOF_MIN, size))
-    return SpoofPlan(size, min(workers, size))
+    if inputs < 1:
+        raise ValueError("a disguised batch needs at least one input")
+    tail = math.ceil(1.5 * rate_per_second * service_s) if service_s else 0
+    per_input = min(SPOOF_MAX_PER_INPUT, max(SPOOF_MIN_PER_INPUT, tail + 6))
+    return SpoofPlan(per_input, inputs, min(workers, per_input * inputs))
 
 
 def spoof_allowance(rate_per_second: float, elapsed_s: float) -> int:
-    """Spoofed requests a conforming bucket may admit after a 429: what refilled, plus one."""
+    """Disguised requests a conforming bucket may admit after a 429: what refilled, plus one."""
     return math.ceil(rate_per_second * max(0.0, elapsed_s)) + 1
+
+
+def hidden_tokens(rate_per_second: float, tail_s: float) -> int:
+    """Tokens a conforming bucket may hold unused at the batch's end: those refilled after
+    its last send, when no request was left to take them, plus one partial token."""
+    return math.ceil(rate_per_second * max(0.0, tail_s)) + 1
 
 
 def spoofing_verdict(
     what: str,
-    admitted: list[Exchange],
+    results: Sequence[tuple[str, Exchange]],
     *,
-    size: int,
     rate_per_second: float,
     elapsed_s: float,
+    tail_s: float,
 ) -> str | None:
-    """Raise if spoofed requests beat the refill; else None, or why the batch proves nothing.
+    """Raise if disguised requests beat the refill; else None, or why the batch proves nothing.
 
+    `results` pairs each request's client-controlled input with its answer.
     `elapsed_s` runs from the send of the last request the bucket refused
     (it was empty then) to the batch's last answer: every token the batch
-    could have met. When that allowance reaches the batch size, even a
-    server that resets the budget per header would pass: the returned reason
-    (an inconclusive verdict, for the caller to raise after its other checks).
+    could have met; `tail_s` from the batch's last send to that answer. The
+    failure names the inputs that got through, most first.
+
+    A single input that resets the budget shows when both hold: the batch is
+    larger than the allowance (if the refill outran the batch, every request
+    keyed on the peer was admitted, and only the input's extra ones tell),
+    and each input sent more than the allowance's rounding (2) plus the
+    tokens that may lie unused at the end, with one to spare (the refill the
+    peer's requests took was the refill, less that tail). If not, the
+    returned reason says so.
     """
     allowance = spoof_allowance(rate_per_second, elapsed_s)
-    if len(admitted) > allowance:
+    sent: Counter[str] = Counter(name for name, _ in results)
+    through: Counter[str] = Counter(
+        name for name, e in results if e.status is not None and e.status != 429
+    )
+    admitted = sum(through.values())
+    if admitted > allowance:
+        first = next(e for _, e in results if e.status is not None and e.status != 429)
+        by_input = ", ".join(f"{name} {n}/{sent[name]}" for name, n in through.most_common())
         raise ProbeFailure(
-            f"{what}: X-Forwarded-For reset the budget: {len(admitted)} of {size} "
-            f"spoofed requests admitted while limited (at most {allowance} refilled "
-            f"in {elapsed_s:.2f} s)",
-            exchange=admitted[0],
-            measured=len(admitted),
+            f"{what}: a client-controlled input reset the budget: {admitted} of "
+            f"{len(results)} disguised requests admitted while limited (at most {allowance} "
+            f"refilled in {elapsed_s:.2f} s); admitted by input: {by_input}",
+            exchange=first,
+            measured=admitted,
             limit=allowance,
         )
-    if allowance >= size:
+    fewest = min(sent.values(), default=0)
+    hidden = hidden_tokens(rate_per_second, tail_s)
+    if allowance >= len(results) or fewest <= hidden + 3:
         return (
-            f"probe-bound: {size} spoofed X-Forwarded-For requests took {elapsed_s:.2f} s "
-            f"after the last 429 (offered {offered_rate(size, elapsed_s):.0f} r/s); the "
-            f"refill of {rate_per_second:g} r/s explains up to {allowance}, so a reset "
-            "could not show"
+            f"probe-bound: {len(results)} disguised requests ({fewest} per input) took "
+            f"{elapsed_s:.2f} s after the last 429 (offered "
+            f"{offered_rate(len(results), elapsed_s):.0f} r/s, last answer {tail_s:.2f} s "
+            f"after the last send); the refill of {rate_per_second:g} r/s explains up to "
+            f"{allowance}, up to {hidden} of it unused, so one input's reset could not show"
         )
     return None

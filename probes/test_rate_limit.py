@@ -1,4 +1,4 @@
-"""Rate limiting: 429 at the profile's limit, an honest Retry-After, no spoofable budget.
+"""Rate limiting: 429 at the profile's limit, an honest Retry-After, no budget the client picks.
 
 The probe drains the target's bucket on purpose, so it holds the pacer's
 exclusive lock: no other probe runs meanwhile, it starts from a full bucket
@@ -8,13 +8,17 @@ tried, because the limit must come before auth (a brute-forcer is a client).
 How hard it pushes follows the target: a few requests timed first give the
 service time, and the drain gets enough connections to offer twice the
 refill (probes/drain.py). If the client cannot reach that, a drain without a
-429 is inconclusive, with the rate it reached, never a failure.
+429 is inconclusive, with the rate it reached, never a failure. Once
+limited, requests that each carry one client-controlled input with a fresh
+value (address headers, User-Agent, a bearer string, a query, another
+route) must stay limited: the contract keys the bucket on the peer alone.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,21 +30,26 @@ from probes.checks import ProbeFailure
 from probes.client import ProbeClient
 from probes.exchange import Exchange
 from probes.outcomes import Inconclusive
+from probes.payloads import clients
 from probes.plugin import ProbeContext, Run
 from probes.profile import Endpoint
 
-# Documentation addresses (RFC 5737): never a real client.
-SPOOFED = tuple(
-    f"{net}.{host}" for net in ("192.0.2", "198.51.100", "203.0.113") for host in range(10, 32)
-)[: drain.SPOOF_MAX]
 RECOVERY_LIMIT_S = 30.0
 
 
+def _protected_gets(run: Run) -> list[Endpoint]:
+    return [e for e in run.profile.endpoints if e.auth and e.method == "GET"]
+
+
 def _drain_endpoint(run: Run) -> Endpoint:
-    for endpoint in run.profile.endpoints:
-        if endpoint.auth and endpoint.method == "GET":
-            return endpoint
+    for endpoint in _protected_gets(run):
+        return endpoint
     pytest.skip("the profile lists no protected GET endpoint to drain")
+
+
+def _other_route(run: Run, drained: Endpoint) -> str | None:
+    """Another protected GET path, for the per-route disguise; None when the profile has none."""
+    return next((e.path for e in _protected_gets(run) if e.path != drained.path), None)
 
 
 def _recover(client: ProbeClient, endpoint: Endpoint, run: Run) -> None:
@@ -73,11 +82,11 @@ def test_limit_answers_429(
     budget = drain.drain_budget(limit.burst)
     what = f"{endpoint.key} drained {credentials}"
 
-    def send(**extra: object) -> Exchange:
+    def send(path: str = endpoint.path, **extra: object) -> Exchange:
         kwargs: dict[str, object] = {"pace": False, **extra}
         if anonymous:
             kwargs["authorization"] = None
-        return st_client.request(endpoint.method, endpoint.path, **kwargs)  # type: ignore[arg-type]
+        return st_client.request(endpoint.method, path, **kwargs)  # type: ignore[arg-type]
 
     with st_run.pacer.exclusive():
         time.sleep(st_run.pacer.quiet_seconds())
@@ -149,10 +158,13 @@ def test_limit_answers_429(
                     measured=retry_after,
                     limit=honest,
                 )
-            spoof = drain.plan_spoof(limit.rate_per_second, service_s, plan.workers)
-            spoof_undecided = _spoofing_does_not_reset(
-                send, what, limit.rate_per_second, drained.last_limited_sent, spoof, measured
-            )
+            other_route = _other_route(st_run, endpoint)
+            inputs = len(clients.client_inputs(other_route=other_route))
+            spoof = drain.plan_spoof(limit.rate_per_second, service_s, plan.workers, inputs)
+            spoof_undecided = _disguises_do_not_reset(
+                send, what, limit.rate_per_second, drained.last_limited_sent, spoof, measured,
+                path=endpoint.path, other_route=other_route,
+            )  # fmt: skip
             time.sleep(retry_after + 0.1)
             after = send(expect=allowed)
             if after.status not in allowed:
@@ -265,40 +277,57 @@ def _drain(
     )
 
 
-def _spoofing_does_not_reset(
+def _disguises_do_not_reset(
     send: Callable[..., Exchange],
     what: str,
     rate_per_second: float,
     last_limited_sent: float,
     plan: drain.SpoofPlan,
     measured: dict[str, object],
+    *,
+    path: str,
+    other_route: str | None,
 ) -> str | None:
-    """A fresh X-Forwarded-For per request must not buy a fresh budget.
+    """No input the client controls may buy a fresh budget (probes/payloads/clients.py).
 
-    Sent concurrently, as many and as fast as the service time requires, and
-    what the bucket may have refilled is counted from the send of the last
-    refused request, not from this batch: the gap between the two is where
-    tokens come from. Returns why the batch proves nothing, if it could not
-    have shown a reset (see `drain.spoofing_verdict`).
+    While the bucket is empty, each request carries one client-chosen input
+    (an address header, a User-Agent, a bearer string, a query, another
+    route) with a value never sent before. Sent concurrently, as many and as
+    fast as the service time requires, and what the bucket may have refilled
+    is counted from the send of the last refused request, not from this
+    batch: the gap between the two is where tokens come from. Returns why the
+    batch proves nothing, if it could not have shown a reset (see
+    `drain.spoofing_verdict`).
     """
-    addresses = SPOOFED[: plan.size]
+    batch = clients.disguises(plan.per_input, path=path, other_route=other_route)
     started = time.perf_counter()
+
+    last_send = [started]
+
+    def one(disguise: clients.Disguise) -> tuple[str, Exchange]:
+        last_send[0] = max(last_send[0], time.perf_counter())  # a float store: atomic
+        return disguise.input, send(disguise.path, headers=dict(disguise.headers), expect={429})
+
     with ThreadPoolExecutor(max_workers=plan.workers) as pool:
-        results = list(
-            pool.map(lambda a: send(headers={"X-Forwarded-For": a}, expect={429}), addresses)
-        )
-    elapsed = time.perf_counter() - last_limited_sent
-    admitted = [r for r in results if r.status is not None and r.status != 429]
+        results = list(pool.map(one, batch))
+    ended = time.perf_counter()
+    elapsed = ended - last_limited_sent
+    admitted = [name for name, e in results if e.status is not None and e.status != 429]
     measured.update(
         {
-            "spoofed_sent": len(addresses),
+            "spoof_inputs": sorted({d.input for d in batch}),
+            "spoofed_sent": len(batch),
             "spoofed_admitted": len(admitted),
+            "spoofed_admitted_by_input": dict(Counter(admitted)),
+            "spoof_per_input": plan.per_input,
             "spoof_workers": plan.workers,
             "spoof_seconds": round(elapsed, 3),  # from the last refused send
             "spoof_gap_seconds": round(started - last_limited_sent, 3),
             "spoof_allowance": drain.spoof_allowance(rate_per_second, elapsed),
+            "spoof_tail_seconds": round(ended - last_send[0], 3),
         }
     )
     return drain.spoofing_verdict(
-        what, admitted, size=len(addresses), rate_per_second=rate_per_second, elapsed_s=elapsed
-    )
+        what, results, rate_per_second=rate_per_second, elapsed_s=elapsed,
+        tail_s=ended - last_send[0],
+    )  # fmt: skip

@@ -102,6 +102,26 @@ _CATALOGUE: tuple[Fault, ...] = (
         "keys the bucket by X-Forwarded-For whenever present (a fake header resets it)",
     ),
     Fault(
+        "ratelimit-trust-client-headers",
+        "rate_limit",
+        "keys the bucket by X-Real-IP, True-Client-IP, CF-Connecting-IP or Forwarded if sent",
+    ),
+    Fault(
+        "ratelimit-per-token",
+        "rate_limit",
+        "one bucket per Authorization value: any new bearer string gets a full burst",
+    ),
+    Fault(
+        "ratelimit-per-route",
+        "rate_limit",
+        "one bucket per client and route: another endpoint has a full burst",
+    ),
+    Fault(
+        "ratelimit-per-connection",
+        "rate_limit",
+        "keys the bucket by peer address and port: every new connection gets a full burst",
+    ),
+    Fault(
         "ratelimit-after-auth",
         "rate_limit",
         "limit checked after auth: requests failing auth never count and never get 429",

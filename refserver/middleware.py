@@ -10,7 +10,9 @@ enough for load tests and lets a stage answer without touching the body.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+from dataclasses import dataclass
 
 import jwt
 from starlette.datastructures import Headers
@@ -38,20 +40,84 @@ def peer(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
-def client_key(scope: Scope, trusted: frozenset[str], trust_any_xff: bool = False) -> str:
+# Headers that web frameworks' "client IP" helpers read, in the order they are tried; any
+# client can send them, so only a named proxy's word could ever be trusted.
+CLIENT_IP_HEADERS = (
+    "x-real-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "forwarded",
+)
+
+
+@dataclass(frozen=True)
+class BucketKey:
+    """What a request's bucket is keyed on; the defaults are the contract's: the peer alone.
+
+    Each flag is a rate-limit fault, a way real limiters let the client pick
+    its bucket: ``trust_any_xff`` (``ratelimit-trust-xff``), ``client_headers``
+    (``ratelimit-trust-client-headers``: the first of CLIENT_IP_HEADERS
+    present, a framework's get_client_ip), ``per_credential``
+    (``ratelimit-per-token``: per API key, whatever the key), ``per_route``
+    (``ratelimit-per-route``: one limit per route, as a per-view decorator
+    gives) and ``per_connection`` (``ratelimit-per-connection``: the peer's
+    address and port, so every new connection starts full).
+    """
+
+    trust_any_xff: bool = False
+    client_headers: bool = False
+    per_credential: bool = False
+    per_route: bool = False
+    per_connection: bool = False
+
+
+CONTRACT_KEY = BucketKey()
+
+
+def _forwarded_for(value: str) -> str:
+    """The first ``for=`` of an RFC 7239 Forwarded value, unquoted; the value if none."""
+    for element in value.split(","):
+        for pair in element.split(";"):
+            name, _, found = pair.strip().partition("=")
+            if name.lower() == "for" and found:
+                return found.strip('"')
+    return value.strip()
+
+
+def client_key(scope: Scope, trusted: frozenset[str], rule: BucketKey = CONTRACT_KEY) -> str:
     """Whom a request counts against: the peer, or the client a trusted proxy names.
 
     With a trusted peer, ``X-Forwarded-For`` is read right to left and the
     first hop that is not itself a trusted proxy is the client (the hops
-    further left are whatever the client chose to send). ``trust_any_xff`` is
-    the ``ratelimit-trust-xff`` fault: the leftmost hop, from anyone.
+    further left are whatever the client chose to send). Nothing else the
+    client sends counts, unless ``rule`` is one of the faults.
     """
+    headers = Headers(scope=scope)
+    key = _client(scope, headers, trusted, rule)
+    if rule.per_connection:
+        client = scope.get("client")
+        key += f":{client[1]}" if client else ""
+    if rule.per_credential:
+        key += "|" + hashlib.sha256(headers.get("authorization", "").encode()).hexdigest()[:16]
+    if rule.per_route:
+        key += "|" + scope.get("path", "")
+    return key
+
+
+def _client(scope: Scope, headers: Headers, trusted: frozenset[str], rule: BucketKey) -> str:
     address = peer(scope)
-    values = Headers(scope=scope).getlist("x-forwarded-for")
+    if rule.client_headers:
+        for name in CLIENT_IP_HEADERS:
+            value = headers.get(name)
+            if value:
+                return _forwarded_for(value) if name == "forwarded" else value.strip()
+    values = headers.getlist("x-forwarded-for")
     hops = [hop.strip() for value in values for hop in value.split(",") if hop.strip()]
     if not hops:
         return address
-    if trust_any_xff:
+    if rule.trust_any_xff:
         return hops[0]
     if address not in trusted:
         return address
@@ -166,7 +232,13 @@ class RateLimitMiddleware:
         self.app = app
         self.state = state
         has = state.settings.has
-        self.trust_any_xff = has("ratelimit-trust-xff")
+        self.key_rule = BucketKey(
+            trust_any_xff=has("ratelimit-trust-xff"),
+            client_headers=has("ratelimit-trust-client-headers"),
+            per_credential=has("ratelimit-per-token"),
+            per_route=has("ratelimit-per-route"),
+            per_connection=has("ratelimit-per-connection"),
+        )
         self.as_nginx = has("ratelimit-503")
         self.retry_after = not has("ratelimit-no-retry-after")
         self.penalty_box = has("ratelimit-retry-after-lies")
@@ -176,7 +248,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         state = self.state
-        key = client_key(scope, state.settings.trusted_proxies, self.trust_any_xff)
+        key = client_key(scope, state.settings.trusted_proxies, self.key_rule)
         now = state.clock()
         retry_after: int
         if self.penalty_box and now < state.penalty_until.get(key, 0.0):

@@ -18,12 +18,6 @@ from probes.exchange import Exchange
 from probes.outcomes import INCONCLUSIVE_PREFIX, Inconclusive
 
 
-def admitted(count: int) -> list[Exchange]:
-    return [
-        Exchange("GET", "http://127.0.0.1:1/scene", "/scene", {}, None, 200, latency_ms=180.0)
-    ] * count
-
-
 def test_budget_is_three_bursts() -> None:
     assert drain.drain_budget(50) == 150
     assert drain.drain_budget(1) == 4  # the slack is at least 2
@@ -159,30 +153,20 @@ def test_no_429_inside_the_window_is_inconclusive_even_when_fast() -> None:
 
 
 def test_spoof_batch_is_the_floor_against_a_fast_target() -> None:
-    plan = drain.plan_spoof(100, 0.005, workers=8)
-    assert plan == drain.SpoofPlan(drain.SPOOF_MIN, 8)
+    plan = drain.plan_spoof(100, 0.005, workers=8, inputs=10)  # ceil(0.5) + 6 = 7
+    assert plan == drain.SpoofPlan(drain.SPOOF_MIN_PER_INPUT, 10, 8)
+    assert plan.size == 70
+    unmeasured = drain.plan_spoof(50, None, workers=16, inputs=10)
+    assert unmeasured == drain.SpoofPlan(drain.SPOOF_MIN_PER_INPUT, 10, 16)
+    with pytest.raises(ValueError):
+        drain.plan_spoof(50, 0.1, workers=16, inputs=0)
 
 
-def test_spoof_batch_is_the_largest_when_the_pool_cannot_outrun_twice_the_refill() -> None:
-    assert drain.plan_spoof(50, 0.180, workers=16) == drain.SpoofPlan(drain.SPOOF_MAX, 16)
-    assert drain.plan_spoof(50, None, workers=16) == drain.SpoofPlan(drain.SPOOF_MIN, 16)
-
-
-def test_spoof_batch_grows_with_the_service_time() -> None:
-    # 16 at 100 ms offer 160 r/s: n >= 2 * (50 * 0.1 + 1) / (1 - 100 / 160) = 32.
-    assert drain.plan_spoof(50, 0.100, workers=16) == drain.SpoofPlan(32, 16)
-
-
-@given(service_s=st.floats(0.0005, 2), rate=st.floats(0.5, 500), workers=st.integers(1, 16))
-def test_a_sized_spoof_batch_exceeds_its_predicted_allowance_by_the_margin(
-    service_s: float, rate: float, workers: int
-) -> None:
-    plan = drain.plan_spoof(rate, service_s, workers)
-    assert drain.SPOOF_MIN <= plan.size <= drain.SPOOF_MAX
-    assert plan.workers == min(workers, plan.size)
-    if drain.SPOOF_MIN < plan.size < drain.SPOOF_MAX:
-        predicted = rate * (service_s + plan.size * service_s / workers) + 1
-        assert plan.size >= (1 + drain.MARGIN_RATIO) * predicted * (1 - 1e-9)
+def test_spoof_batch_grows_with_the_tokens_that_refill_in_one_service_time() -> None:
+    # ceil(1.5 x 50 x 0.1) + 6 = 14
+    assert drain.plan_spoof(50, 0.100, workers=16, inputs=4) == drain.SpoofPlan(14, 4, 16)
+    assert drain.plan_spoof(50, 0.180, workers=16, inputs=10).per_input == 20
+    assert drain.plan_spoof(50, 0.5, workers=16, inputs=10).per_input == 24  # the most
 
 
 def test_spoof_allowance_counts_the_refill_plus_one() -> None:
@@ -191,32 +175,58 @@ def test_spoof_allowance_counts_the_refill_plus_one() -> None:
     assert drain.spoof_allowance(50, -1.0) == 1
 
 
-def test_spoofed_requests_beyond_the_refill_are_a_reset() -> None:
-    with pytest.raises(ProbeFailure, match="20 of 20 spoofed requests admitted") as e:
-        drain.spoofing_verdict("w", admitted(20), size=20, rate_per_second=100, elapsed_s=0.03)
-    assert e.value.measured == 20 and e.value.limit == 4
-    # Through a slow path, a reset still shows when the batch outran the refill.
-    with pytest.raises(ProbeFailure, match=r"at most 49 refilled in 0\.95 s"):
-        drain.spoofing_verdict("w", admitted(64), size=64, rate_per_second=50, elapsed_s=0.95)
+def _batch(per_input: int, through: dict[str, int]) -> list[tuple[str, Exchange]]:
+    """`per_input` answers for each of 4 inputs; `through[name]` of them admitted (200)."""
+    rows = []
+    for name in ("X-Real-IP", "User-Agent", "query", "route"):
+        for i in range(per_input):
+            status = 200 if i < through.get(name, 0) else 429
+            rows.append((name, Exchange("GET", "http://t/jobs", "/jobs", {}, None, status)))
+    return rows
 
 
-def test_spoofed_requests_within_the_refill_pass() -> None:
-    assert (
-        drain.spoofing_verdict("w", admitted(40), size=64, rate_per_second=50, elapsed_s=1.0)
-        is None
+def test_one_input_that_resets_the_budget_fails_and_is_named() -> None:
+    with pytest.raises(ProbeFailure, match="admitted by input: X-Real-IP 5/5, query 1/5") as e:
+        drain.spoofing_verdict(
+            "w", _batch(5, {"X-Real-IP": 5, "query": 1}), rate_per_second=100, elapsed_s=0.03,
+            tail_s=0.005,
+        )  # fmt: skip
+    assert "6 of 20 disguised requests admitted" in e.value.reason
+    assert e.value.measured == 6 and e.value.limit == 4
+
+
+def test_admissions_within_the_refill_pass_whichever_inputs_carry_them() -> None:
+    spread = {"X-Real-IP": 1, "User-Agent": 1, "query": 1, "route": 1}
+    verdict = drain.spoofing_verdict(
+        "w", _batch(7, spread), rate_per_second=100, elapsed_s=0.03, tail_s=0.005
     )
+    assert verdict is None
 
 
 def test_a_batch_the_refill_could_explain_entirely_proves_nothing() -> None:
-    """The old batch at 180 ms: 20 requests over 0.75 s, when 38 + 1 may have refilled."""
-    reason = drain.spoofing_verdict("w", admitted(20), size=20, rate_per_second=50, elapsed_s=0.75)
-    assert reason is not None and reason.startswith("probe-bound: 20 spoofed")
+    """20 requests over 0.75 s at 50 r/s, when 38 + 1 may have refilled."""
+    reason = drain.spoofing_verdict(
+        "w", _batch(5, {}), rate_per_second=50, elapsed_s=0.75, tail_s=0.01
+    )
+    assert reason is not None and reason.startswith("probe-bound: 20 disguised requests (5 per")
     assert "explains up to 39" in reason
 
 
-def test_a_batch_proves_something_only_when_it_exceeds_its_allowance() -> None:
-    """At allowance == size even a full reset (all admitted) would pass: inconclusive."""
-    assert drain.spoof_allowance(50, 0.38) == 20
-    assert drain.spoofing_verdict("w", [], size=20, rate_per_second=50, elapsed_s=0.38)
-    assert drain.spoof_allowance(50, 0.36) == 19
-    assert drain.spoofing_verdict("w", [], size=20, rate_per_second=50, elapsed_s=0.36) is None
+def test_one_input_could_hide_in_the_tokens_left_unused_at_the_end() -> None:
+    """5 per input; 60 ms from the last send to the last answer at 50 r/s may leave 3 + 1
+    tokens no request took, so a reset by one input (5 more admitted) need not exceed the
+    allowance by its rounding and a spare: inconclusive. At 1 ms (1 + 1 unused) it shows."""
+    hidden = drain.spoofing_verdict(
+        "w", _batch(5, {}), rate_per_second=50, elapsed_s=0.2, tail_s=0.06
+    )
+    assert hidden is not None and "up to 4 of it unused" in hidden
+    assert drain.hidden_tokens(50, 0.04) == 3
+    assert drain.hidden_tokens(50, 0.001) == 2
+    shown = drain.spoofing_verdict(
+        "w", _batch(5, {}), rate_per_second=50, elapsed_s=0.2, tail_s=0.04
+    )
+    assert shown is not None  # 3 unused + 3 > 5 - 0
+    shown = drain.spoofing_verdict(
+        "w", _batch(6, {}), rate_per_second=50, elapsed_s=0.2, tail_s=0.001
+    )
+    assert shown is None

@@ -6,8 +6,10 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from refserver.middleware import client_key, stall_wait
+from refserver.middleware import CLIENT_IP_HEADERS, BucketKey, client_key, stall_wait
 
 
 def _scope(peer: str, *xff: str) -> dict[str, Any]:
@@ -36,8 +38,67 @@ def test_client_key(scope: dict[str, Any], key: str) -> None:
 
 
 def test_client_key_trusting_any_xff_takes_the_leftmost_hop() -> None:
-    assert client_key(_scope("192.0.2.1", "6.6.6.6, 7.7.7.7"), frozenset(), True) == "6.6.6.6"
+    assert (
+        client_key(
+            _scope("192.0.2.1", "6.6.6.6, 7.7.7.7"), frozenset(), BucketKey(trust_any_xff=True)
+        )
+        == "6.6.6.6"
+    )
     assert client_key({"type": "http", "headers": []}, frozenset()) == "unknown"
+
+
+_CLIENT_INPUTS = st.fixed_dictionaries(
+    {},
+    optional={
+        name: st.text(alphabet="0123456789.:abcdef=;, ", min_size=1, max_size=30)
+        for name in (*CLIENT_IP_HEADERS, "x-forwarded-for", "user-agent", "authorization")
+    },
+)
+
+
+@given(
+    inputs=_CLIENT_INPUTS,
+    path=st.sampled_from(["/jobs", "/scenes", "/scene", "/nope"]),
+    port=st.integers(1024, 65535),
+)
+def test_nothing_the_client_sends_chooses_the_contract_bucket(
+    inputs: dict[str, str], path: str, port: int
+) -> None:
+    scope = {
+        "type": "http",
+        "client": ("192.0.2.1", port),
+        "path": path,
+        "headers": [(k.encode(), v.encode()) for k, v in inputs.items()],
+    }
+    assert client_key(scope, frozenset()) == "192.0.2.1"
+
+
+def _with(headers: dict[str, str], path: str = "/jobs", port: int = 1234) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "client": ("192.0.2.1", port),
+        "path": path,
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+    }
+
+
+def test_each_bucket_fault_lets_one_client_input_choose_the_bucket() -> None:
+    headers = BucketKey(client_headers=True)
+    assert client_key(_with({"x-real-ip": "6.6.6.6"}), frozenset(), headers) == "6.6.6.6"
+    forwarded = _with({"forwarded": 'for="203.0.113.9";proto=https'})
+    assert client_key(forwarded, frozenset(), headers) == "203.0.113.9"
+    token = BucketKey(per_credential=True)
+    a = client_key(_with({"authorization": "Bearer a"}), frozenset(), token)
+    assert a != client_key(_with({"authorization": "Bearer b"}), frozenset(), token)
+    assert "Bearer" not in a  # the key (and so any log of it) never holds the credential
+    route = BucketKey(per_route=True)
+    assert client_key(_with({}, "/jobs"), frozenset(), route) != client_key(
+        _with({}, "/scenes"), frozenset(), route
+    )
+    connection = BucketKey(per_connection=True)
+    assert client_key(_with({}, port=1), frozenset(), connection) != client_key(
+        _with({}, port=2), frozenset(), connection
+    )
 
 
 @pytest.mark.parametrize(

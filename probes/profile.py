@@ -7,6 +7,7 @@ field and what was expected.
 
 from __future__ import annotations
 
+import difflib
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -306,8 +307,46 @@ class Profile(_Strict):
         return None
 
 
+def _field_names() -> list[str]:
+    """Every field any part of a profile has: the candidates for a misspelt key."""
+    names: set[str] = set()
+    pending: list[type[_Strict]] = [_Strict]
+    while pending:
+        model = pending.pop()
+        names.update(model.model_fields)
+        pending.extend(model.__subclasses__())
+    return sorted(names)
+
+
 def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
+    """The first problem, in one line; a misspelt key is named first, with the likely fix.
+
+    Pydantic reports a misspelt field twice, as the field missing and as an
+    extra key, and the first of those is the missing one: `rate_per_second:
+    Field required` for `rate_per_secnd` sends a user looking for a key
+    they did write.
+    """
+    errors = error.errors()
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    if unknown:
+        first = unknown[0]
+        *parent, key = (str(part) for part in first["loc"])
+        missing = [
+            str(e["loc"][-1])
+            for e in errors
+            if e["type"] == "missing" and [str(p) for p in e["loc"][:-1]] == parent
+        ]
+        close = difflib.get_close_matches(key, missing, n=1, cutoff=0.6) or (
+            difflib.get_close_matches(key, _field_names(), n=1, cutoff=0.6)
+        )
+        where = ".".join(parent) or "(top level)"
+        text = f"{where}: unknown key {key!r}"
+        if close:
+            text += f" (did you mean {close[0]!r}?)"
+        if len(unknown) > 1:
+            text += f" and {len(unknown) - 1} more unknown key(s)"
+        return text
+    first = errors[0]
     field = ".".join(str(part) for part in first["loc"]) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
     if field == "(top level)" and ": " in message:
@@ -367,4 +406,10 @@ def load(spec: str) -> Profile:
     """A path to a YAML file, or the name of a built-in profile."""
     if spec in BUILTIN_PROFILES and not Path(spec).exists():
         return builtin(spec)
+    if not Path(spec).exists() and "/" not in spec and not spec.endswith((".yaml", ".yml")):
+        # Meant as a built-in name, most likely: say which there are.
+        raise ProfileError(
+            f"{spec}: no such profile file, and not a built-in profile "
+            f"(built-in: {', '.join(BUILTIN_PROFILES)})"
+        )
     return from_path(spec)

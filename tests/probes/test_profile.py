@@ -40,12 +40,12 @@ def test_builtins_load() -> None:
         (
             "name: x\nenvironment: local\nrate_limit: {rate_per_second: 1, burst: 1}\nscenes: [a]\n"
             "surprise: 1",
-            "surprise: Extra inputs are not permitted",
+            "(top level): unknown key 'surprise'",
         ),
         (
             "name: x\nenvironment: local\nrate_limit: {rate_per_second: 1, burst: 1}\nscenes: [a]\n"
             "auth: {issuer: a, iss: a}",
-            "auth.iss: Extra inputs are not permitted",
+            "auth: unknown key 'iss' (did you mean 'issuer'?)",
         ),
         (
             "name: x\nenvironment: local\nrate_limit: {rate_per_second: 1, burst: 1}\nscenes: [a]\n"
@@ -76,6 +76,21 @@ def test_missing_file_and_unknown_builtin(tmp_path: Path) -> None:
         profile.load(str(tmp_path / "nope.yaml"))
     with pytest.raises(profile.ProfileError, match="unknown built-in"):
         profile.builtin("nope")
+    # A bare name that is neither a file nor a built-in lists the built-ins.
+    with pytest.raises(profile.ProfileError, match=r"not a built-in profile \(built-in: spacetime"):
+        profile.load("stagin")
+
+
+def test_a_misspelt_key_is_named_with_the_likely_fix_not_as_the_field_it_meant() -> None:
+    """Pydantic's first error for `rate_per_secnd` is `rate_per_second: Field required`."""
+    text = "name: x\nenvironment: staging\nrate_limit: {rate_per_secnd: 10, burst: 20}\n"
+    with pytest.raises(profile.ProfileError) as info:
+        profile.from_str(text, origin="staging.yaml")
+    assert str(info.value) == (
+        "staging.yaml: rate_limit: unknown key 'rate_per_secnd' (did you mean 'rate_per_second'?)"
+    )
+    with pytest.raises(profile.ProfileError, match=r"unknown key 'endpoint' \(did you mean"):
+        profile.from_str("name: x\nenvironment: local\nendpoint: []\n")
 
 
 def test_body_template() -> None:

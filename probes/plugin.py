@@ -10,11 +10,13 @@ to the shared results file, and the controller alone writes outcomes.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Generator, Iterator
+from collections import defaultdict
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +26,14 @@ import pytest
 
 from probes import profile as profiles
 from probes.breaker import Breaker
+from probes.budget import Case, fit, group_of
 from probes.checks import ProbeFailure
 from probes.client import MutationRefused, ProbeClient, one_line, ssl_context, token_parts
 from probes.exchange import Exchange
 from probes.outcomes import UNREACHABLE, Inconclusive, TargetUnavailable, is_inconclusive
 from probes.pacer import Pacer
+from probes.plan import NOTHING, Cost, RequestPlan, processes, split_nodeid
+from probes.plan import from_record as plan_from_record
 from probes.redact import redact
 from probes.results import ResultsWriter, new_run_id, suite_commit
 from probes.target import EmbeddedServer, Target, TargetError, jwt_problem, read_secret_file
@@ -62,6 +67,10 @@ class Run:
     # One circuit breaker per service (base URL), shared by every client of it in
     # this process; the controller's preflight verdict reaches the workers by wire.
     breakers: dict[str, Breaker] = field(default_factory=dict)
+    plan: RequestPlan | None = None  # the controller's, once collection has ended
+    budget_s: float | None = None  # --st-budget: rotate the matrix to fit
+    slot: int = 0  # --st-slot: which slice a budgeted run sends
+    coverage: dict[str, Any] | None = None  # what a budgeted run sent and left (a record)
 
     def __post_init__(self) -> None:
         limit = self.profile.rate_limit
@@ -98,6 +107,8 @@ class Run:
             "results_path": str(self.results_path),
             "ca_file": self.ca_file,
             "tls_min_days": self.tls_min_days,
+            "budget_s": self.budget_s,
+            "slot": self.slot,
             "unavailable": {url: b.reason for url, b in self.breakers.items() if b.reason},
         }
 
@@ -114,6 +125,8 @@ class Run:
             controller=False,
             ca_file=wire["ca_file"],
             tls_min_days=wire["tls_min_days"],
+            budget_s=wire["budget_s"],
+            slot=wire["slot"],
         )
         for url, reason in wire["unavailable"].items():
             run.breaker(url).trip(reason)
@@ -239,6 +252,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="hypothesis examples per traversal category and method",
     )
     group.addoption(
+        "--st-budget",
+        default=_env("ST_BUDGET"),
+        metavar="SECONDS",
+        help="fit the run in about this long at the profile's paced rate, rotating the matrix "
+        "cases across runs by --st-slot (default: the whole matrix) [ST_BUDGET]",
+    )
+    group.addoption(
+        "--st-slot",
+        default=_env("ST_SLOT", _env("CI_PIPELINE_IID")),
+        metavar="N",
+        help="which slice of the matrix a budgeted run sends (default: the GitLab pipeline "
+        "number, else the 5-minute period of the clock) [ST_SLOT]",
+    )
+    group.addoption(
         "--st-timeout",
         default=_env("ST_TIMEOUT"),
         metavar="SECONDS",
@@ -322,6 +349,19 @@ def _number(option: str, text: str, *, low: float, high: float) -> float:
     if not low <= value <= high:  # NaN fails this too
         raise profiles.ProfileError(f"{option}: {text} is outside {low:g} to {high:g}")
     return value
+
+
+SLOT_PERIOD_S = 300  # the schedule docs/gitlab.md sets up: a run every 5 minutes
+
+
+def _slot(text: str | None) -> int:
+    """--st-slot, else the clock's 5-minute period: successive runs, successive slices."""
+    if text is None:
+        return int(time.time() // SLOT_PERIOD_S)
+    value = _number("--st-slot", text, low=0, high=2**63)
+    if value != int(value):
+        raise profiles.ProfileError("--st-slot: expected a whole number")
+    return int(value)
 
 
 def _ca_file(config: pytest.Config) -> str | None:
@@ -424,6 +464,12 @@ def pytest_configure(config: pytest.Config) -> None:
             "--st-tls-min-days", config.getoption("st_tls_min_days"), low=0.0, high=3650.0
         )
         ca_file = _ca_file(config)
+        budget_text = config.getoption("st_budget")
+        budget = (
+            None if budget_text is None
+            else _number("--st-budget", budget_text, low=1.0, high=86400.0)
+        )  # fmt: skip
+        slot = _slot(config.getoption("st_slot"))
         target, server = _resolve_target(config, profile)
     except (profiles.ProfileError, TargetError) as exc:
         # One line, whatever the file or field names held (a YAML key can hold a newline).
@@ -442,6 +488,8 @@ def pytest_configure(config: pytest.Config) -> None:
         ca_file=ca_file,
         tls_min_days=min_days,
         tls_metrics_path=Path(metrics) if metrics else results.parent / "tls.prom",
+        budget_s=budget,
+        slot=slot,
     )
     config.stash[RUN] = run
     run.writer.prepare()
@@ -462,6 +510,19 @@ class _XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[WIRE_KEY] = self.run.to_wire()
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """A worker wrote the plan during its collection, before it reported it finished;
+        every worker collects the same probes, so the first one's is the run's."""
+        if self.run.plan is not None:
+            return
+        try:
+            record = json.loads((self.run.state_dir / PLAN_FILE).read_text(encoding="utf-8"))
+            plan = plan_from_record(record["plan"])
+            coverage = record["coverage"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return  # no plan is a missing line, never a failed run
+        _announce(node.config, self.run, plan, coverage)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -495,6 +556,7 @@ def family_of(nodeid: str) -> str:
 TRANSPORT_FAMILIES = frozenset({"tls"})
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: plan what will run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     run = config.stash.get(RUN, None)
     if run is None:
@@ -507,14 +569,98 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = run.profile.skip_reason(family)
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=reason))
-    if run.mutating_allowed:
-        return
-    skip = pytest.mark.skip(
-        reason="mutating request against a production target (use --st-allow-mutating)"
-    )
+    if not run.mutating_allowed:
+        skip = pytest.mark.skip(
+            reason="mutating request against a production target (use --st-allow-mutating)"
+        )
+        for item in items:
+            if item.get_closest_marker("mutating"):
+                item.add_marker(skip)
+    coverage = None if run.budget_s is None else _fit_budget(config, run, items)
+    plan = plan_items(run, items)
+    if run.controller:
+        _announce(config, run, plan, coverage)
+    else:  # an xdist worker: the controller announces it (see _XdistHooks)
+        path = run.state_dir / PLAN_FILE
+        temporary = path.with_name(f".{PLAN_FILE}.{os.getpid()}")
+        announced = {"plan": plan.to_record(), "coverage": coverage}
+        temporary.write_text(json.dumps(announced), encoding="utf-8")
+        os.replace(temporary, path)  # whole or absent, whichever worker writes last
+
+
+def _fit_budget(config: pytest.Config, run: Run, items: list[pytest.Item]) -> dict[str, Any]:
+    """Deselect the matrix cases other slots send (probes/budget.py); the coverage record."""
+    assert run.budget_s is not None
+    cases = []
     for item in items:
-        if item.get_closest_marker("mutating"):
-            item.add_marker(skip)
+        module = getattr(item, "module", None)
+        if module is None or item.get_closest_marker("skip") is not None:
+            continue  # a skipped probe costs nothing and is reported as skipped
+        _, function, params = split_nodeid(item.nodeid)
+        cost_of = getattr(module, "planned_requests", None)
+        requests = cost_of(run, [(function, params)]).high if cost_of is not None else 1
+        controls: frozenset[str] = getattr(module, "CONTROLS", frozenset())
+        cases.append(Case(item.nodeid, requests, group_of(function, params, controls)))
+    limit = run.profile.rate_limit
+    coverage = fit(
+        cases, budget_s=run.budget_s, rate_per_s=limit.rate_per_second * limit.pace_ratio,
+        slot=run.slot,
+    )  # fmt: skip
+    left = set(coverage.left)
+    if left:
+        config.hook.pytest_deselected(items=[i for i in items if i.nodeid in left])
+        items[:] = [i for i in items if i.nodeid not in left]
+    return {**coverage.to_record(), "text": coverage.describe()}
+
+
+PLAN_FILE = "plan.json"
+SESSION = "session"  # the plan's line for what the run's fixtures send, not a family
+
+
+def plan_items(run: Run, items: Sequence[pytest.Item]) -> RequestPlan:
+    """The request plan of the collected probes that will run (skipped ones cost nothing)."""
+    by_module: dict[Any, list[tuple[str, str]]] = defaultdict(list)
+    family_of_module: dict[Any, str] = {}
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is None or item.get_closest_marker("skip") is not None:
+            continue
+        _, function, params = split_nodeid(item.nodeid)
+        by_module[module].append((function, params))
+        family_of_module[module] = family_of(item.nodeid)
+    families: dict[str, Cost] = {}
+    guarded = any("scene_guard" in getattr(item, "fixturenames", ()) for item in items)
+    if guarded and run.profile.scenes:
+        # scene_guard, once per process: the scene read at the start; at the end read
+        # again and, if a probe changed it, put back (its requests count in the family
+        # of the probe that first asked for it).
+        families[SESSION] = Cost(1, 3) * processes()
+    unplanned: set[str] = set()
+    for module, tests in by_module.items():
+        family = family_of_module[module]
+        cost_of = getattr(module, "planned_requests", None)
+        if cost_of is None:
+            unplanned.add(family)
+            continue
+        families[family] = families.get(family, NOTHING) + cost_of(run, tests)
+    limit = run.profile.rate_limit
+    return RequestPlan(families, tuple(sorted(unplanned)), limit.rate_per_second * limit.pace_ratio)
+
+
+def _announce(
+    config: pytest.Config, run: Run, plan: RequestPlan, coverage: dict[str, Any] | None
+) -> None:
+    """Print the plan (and a budgeted run's coverage) before the first probe runs, and keep
+    both for the run's end record."""
+    if run.plan is not None:
+        return
+    run.plan = plan
+    run.coverage = coverage
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"spacetime-probes {plan.describe()}")
+        if coverage is not None:
+            reporter.write_line(f"spacetime-probes {coverage['text']}")
 
 
 # Fixtures ---------------------------------------------------------------------------------
@@ -711,7 +857,9 @@ class _Recorder:
         run.writer.write(
             "run",
             {"phase": "end", "ts": time.time(), "profile": run.profile.name,
-             "commit": suite_commit(PROBES_DIR), "exit_status": int(exitstatus), "counts": counts},
+             "commit": suite_commit(PROBES_DIR), "exit_status": int(exitstatus), "counts": counts,
+             "plan": None if run.plan is None else run.plan.to_record(),
+             "coverage": run.coverage},
         )  # fmt: skip
         _write_allure_environment(session.config, run)
         _finish_allure_results(session.config)

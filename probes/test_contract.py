@@ -13,6 +13,7 @@ import pytest
 from probes import checks, schemas
 from probes.checks import ProbeFailure
 from probes.client import ProbeClient
+from probes.plan import Cost
 from probes.plugin import RUN, ProbeContext, Run
 from probes.profile import Endpoint
 
@@ -81,3 +82,8 @@ def test_bad_request_is_json_400(st_run: Run, st_client: ProbeClient, probe: Pro
     exchange = st_client.request(method, path, json_body=body, expect={400})
     checks.status_is(exchange, 400, what)
     checks.error_body(exchange, what)
+
+
+def planned_requests(run: Run, tests: list[tuple[str, str]]) -> Cost:
+    """One request per probe."""
+    return Cost.exactly(len(tests))

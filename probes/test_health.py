@@ -9,7 +9,8 @@ from __future__ import annotations
 from probes import checks, schemas
 from probes.checks import ProbeFailure
 from probes.client import ProbeClient
-from probes.plugin import ProbeContext
+from probes.plan import Cost
+from probes.plugin import ProbeContext, Run
 
 
 def test_health_code_matches_body(st_manager: ProbeClient, probe: ProbeContext) -> None:
@@ -68,3 +69,8 @@ def test_status_services(st_client: ProbeClient, probe: ProbeContext) -> None:
         raise ProbeFailure(
             f"{what}: body does not match the contract: {problem}", exchange=exchange
         )
+
+
+def planned_requests(run: Run, tests: list[tuple[str, str]]) -> Cost:
+    """One request per probe."""
+    return Cost.exactly(len(tests))

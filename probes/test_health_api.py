@@ -20,6 +20,7 @@ from probes import checks, healthdoc, schemas
 from probes.checks import ProbeFailure
 from probes.client import ProbeClient
 from probes.exchange import Exchange
+from probes.plan import Cost
 from probes.plugin import ProbeContext, Run
 from probes.profile import HealthApi, fails_at
 
@@ -170,3 +171,22 @@ def test_reported_check_times(st_run: Run, st_client: ProbeClient, probe: ProbeC
             f"({levels.describe(' ms')})",
             exchange=exchange,
         )
+
+
+# Probes that read the health document and then one more path.
+_TWO_REQUESTS = frozenset(
+    {"test_readiness_follows_critical_checks", "test_liveness_ignores_dependencies"}
+)
+
+
+def planned_requests(run: Run, tests: list[tuple[str, str]]) -> Cost:
+    """The health document per probe; readiness and liveness one more; the response-time
+    probes `samples` each."""
+    api = _api(run)
+    count = 0
+    for function, _ in tests:
+        if function == "test_response_time":
+            count += api.samples
+        else:
+            count += 2 if function in _TWO_REQUESTS else 1
+    return Cost.exactly(count)

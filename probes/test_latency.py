@@ -32,9 +32,19 @@ from probes.checks import ProbeFailure
 from probes.client import ProbeClient
 from probes.exchange import Exchange
 from probes.outcomes import Inconclusive
+from probes.plan import Cost
 from probes.plugin import RUN, ProbeContext, Run
 from probes.profile import Endpoint
-from probes.schedule import Dispatcher, Plan, ScheduleReport, Sent, plan_for, report
+from probes.schedule import (
+    LEAST_CONNECTIONS,
+    POOL_CONNECTIONS,
+    Dispatcher,
+    Plan,
+    ScheduleReport,
+    Sent,
+    plan_for,
+    report,
+)
 from probes.schedule import service_time_ms as warmup_service_ms
 from probes.stats import (
     Decision,
@@ -226,3 +236,12 @@ def test_manager_health_latency_sla(
     probe.about(HEALTH.method, HEALTH.path)
     schedule = _measure(st_manager, HEALTH, "", st_run, design_for(st_run))
     _judge(schedule, "manager GET /health latency", st_run, probe)
+
+
+def planned_requests(run: Run, tests: list[tuple[str, str]]) -> Cost:
+    """Per endpoint: the warm-up, one request per connection to open them, then samples
+    from the first look to the last (a verdict stops the sampling at its look)."""
+    design = design_for(run)
+    low = WARMUP_REQUESTS + LEAST_CONNECTIONS + design.looks[0]
+    high = WARMUP_REQUESTS + POOL_CONNECTIONS + design.looks[-1]
+    return Cost(low, high) * len(tests)

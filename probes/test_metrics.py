@@ -21,6 +21,7 @@ from probes import checks, exposition
 from probes.checks import ProbeFailure
 from probes.client import ProbeClient
 from probes.exchange import Exchange
+from probes.plan import Cost, processes
 from probes.plugin import ProbeContext, Run
 from probes.profile import Metrics, fails_at
 
@@ -217,3 +218,19 @@ def test_p95_latency(st_run: Run, window: Window, probe: ProbeContext) -> None:
             measured=p95,
             limit=metrics.p95_seconds.limit(severity),
         )
+
+
+_WINDOWED = frozenset({"test_counters_only_grow", "test_error_ratio", "test_p95_latency"})
+
+
+def planned_requests(run: Run, tests: list[tuple[str, str]]) -> Cost:
+    """One scrape per plain probe; the window (two rounds of traffic, two scrapes) once per
+    process that runs a windowed probe, so up to once per xdist worker."""
+    metrics = _metrics(run)
+    windowed = sum(1 for function, _ in tests if function in _WINDOWED)
+    plain = len(tests) - windowed
+    if not windowed:
+        return Cost.exactly(plain)
+    gets = [e for e in run.profile.endpoints if e.method == "GET" and e.path != metrics.path]
+    window = 2 * metrics.traffic_rounds * len(gets) + 2
+    return Cost(plain + window, plain + window * min(windowed, processes()))

@@ -11,6 +11,7 @@ import pytest
 from probes import checks, thresholds
 from probes.checks import ProbeFailure
 from probes.client import ProbeClient
+from probes.plan import Cost
 from probes.plugin import ProbeContext, Run
 
 
@@ -35,3 +36,8 @@ def test_performance_threshold(
         raise ProbeFailure(
             f"{what}: {breach.describe()}", exchange=exchange, measured=value, limit=breach.limit
         )
+
+
+def planned_requests(run: Run, tests: list[tuple[str, str]]) -> Cost:
+    """One GET /performance per metric."""
+    return Cost.exactly(len(tests))

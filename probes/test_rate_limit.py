@@ -31,6 +31,7 @@ from probes.client import ProbeClient
 from probes.exchange import Exchange
 from probes.outcomes import Inconclusive
 from probes.payloads import clients
+from probes.plan import Cost
 from probes.plugin import ProbeContext, Run
 from probes.profile import Endpoint
 
@@ -331,3 +332,27 @@ def _disguises_do_not_reset(
         what, results, rate_per_second=rate_per_second, elapsed_s=elapsed,
         tail_s=ended - last_send[0],
     )  # fmt: skip
+
+
+RECOVERY_POLLS = 6  # at most, in RECOVERY_LIMIT_S: 0.5 s doubling to 8 s
+
+
+def planned_requests(run: Run, tests: list[tuple[str, str]]) -> Cost:
+    """Per drain: the timed requests; the drain to its first 429 (a bucket within the
+    tolerance, up to the drain's budget); the disguised batch; one after Retry-After; the
+    recovery polls. The drain spends the target's budget on purpose, unpaced."""
+    limit = run.profile.rate_limit
+    endpoint = next(iter(_protected_gets(run)), None)
+    if endpoint is None:
+        return Cost.exactly(0)  # every drain skips: no protected GET to drain
+    inputs = len(clients.client_inputs(other_route=_other_route(run, endpoint)))
+    slack = checks.limit_slack(limit.burst, limit.tolerance_ratio)
+    low = (
+        drain.SERVICE_SAMPLES + max(1, limit.burst - slack) + 1
+        + drain.SPOOF_MIN_PER_INPUT * inputs + 1 + 1
+    )  # fmt: skip
+    high = (
+        drain.SERVICE_SAMPLES + drain.drain_budget(limit.burst)
+        + drain.SPOOF_MAX_PER_INPUT * inputs + 1 + RECOVERY_POLLS
+    )  # fmt: skip
+    return Cost(low, high) * len(tests)

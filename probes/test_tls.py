@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from probes import handshake, tls
+from probes.plan import NOTHING, Cost
 from probes.plugin import ProbeContext, Run
 from probes.tls import TlsFacts
 
@@ -74,3 +75,8 @@ def test_tls_1_1_refused(facts: TlsFacts, probe: ProbeContext) -> None:
     if facts.error is None and facts.old_tls is not None and facts.old_tls.startswith("not"):
         pytest.skip(f"TLS 1.1 handshake {facts.old_tls}")
     tls.old_versions_refused(facts)
+
+
+def planned_requests(run: Run, tests: list[tuple[str, str]]) -> Cost:
+    """Handshakes only (a few per URL and process): no HTTP request, no token spent."""
+    return NOTHING

@@ -57,6 +57,19 @@ def render_summary(
     if outage is not None:
         reason, count = outage
         lines.append(f"  {reason} ({count} probes failed fast, nothing sent)")
+    failed = [
+        r
+        for r in outcomes
+        if r["outcome"] in {"failed", "error"}
+        and not str(r.get("reason") or "").startswith(UNAVAILABLE_PREFIXES)
+    ]
+    if failed:
+        # Whole, unlike pytest's short summary, which cuts each reason at the terminal's width.
+        lines.append(f"  failures: {len(failed)}")
+        for record in failed[:MAX_LISTED]:
+            lines.append(f"    {record['probe']}: {record.get('reason') or record['outcome']}")
+        if len(failed) > MAX_LISTED:
+            lines.append(f"    (+{len(failed) - MAX_LISTED} more in the results file)")
     undecided = [r for r in outcomes if r.get("verdict") == "inconclusive"]
     if undecided:
         lines.append(f"  inconclusive (the probe's limit, not a failure): {len(undecided)}")

@@ -34,3 +34,18 @@ def test_inconclusive_probes_are_listed_apart_from_failures() -> None:
     assert "    probes/test_latency.py::x: probe-bound: 3 r/s" in lines
     assert "  failing families: none" in lines
     assert not any(line.startswith(("  target unreachable", "  locked out")) for line in lines)
+
+
+def test_each_failure_is_listed_with_its_whole_reason() -> None:
+    """pytest's short summary cuts a reason at the terminal's width; this list does not."""
+    reason = "GET /jobs drained unauthenticated: " + "a client-controlled input reset " * 8
+    outcomes = [
+        _record("probes/test_rate_limit.py::t[unauthenticated]", "failed", reason),
+        _record("probes/test_auth.py::ok", "passed", None),
+    ]
+    lines = render_summary(outcomes, profiles.builtin("spacetime"), TARGET, Path("r.jsonl"))
+    assert "  failures: 1" in lines
+    assert f"    probes/test_rate_limit.py::t[unauthenticated]: {reason}" in lines
+    outage = [_record("probes/test_auth.py::t", "failed", "target unreachable: refused")]
+    lines = render_summary(outage, profiles.builtin("spacetime"), TARGET, Path("r.jsonl"))
+    assert not any(line.startswith("  failures") for line in lines)  # said once, above

@@ -1,0 +1,117 @@
+"""Time to verdict: per scenario, the plan, the requests sent, the wall time and the floor.
+
+    python benchmarks/time_to_verdict.py [--rate 50] [--burst 50] [--runs 1]
+        [--scenarios conforming,traversal-validate-before-decode,auth-open-route,...]
+        [--budget SECONDS] [--slot N]
+
+Each scenario is `pytest probes` as a user runs it, against the embedded
+reference server with a profile stating `--rate`/`--burst` (the server is
+started to enforce exactly that) and, but for `conforming`, the named fault.
+Printed per scenario: the plan's requests (low-high) as the run announced
+it, the requests actually sent (the results file's samples), the wall time
+of the whole run (interpreter start to exit), the floor (the requests sent
+at the profile's rate: what a perfect client spending the whole limit could
+not beat) and the ratio of wall time to floor, plus the run's exit status
+and failing families. `--budget` adds `--st-budget`: the run must then fit
+it, and the coverage line says which slice it sent.
+
+Figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SCENARIOS = (
+    "conforming",
+    "traversal-validate-before-decode",
+    "auth-open-route",
+    "latency-slow-endpoint",
+    "ratelimit-retry-after-lies",
+)
+
+
+def _profile(directory: Path, rate: float, burst: int) -> Path:
+    path = directory / "profile.yaml"
+    path.write_text(
+        f"name: bench\nenvironment: local\nrate_limit: {{rate_per_second: {rate:g}, "
+        f"burst: {burst}}}\nauth: {{issuer: spacetime, audience: spacetime-api, "
+        "max_lifetime_s: 86400}\nscenes: [res://vr_main.tscn, res://scenes/lobby.tscn]\n"
+    )
+    return path
+
+
+def run(scenario: str, rate: float, burst: int, budget: float | None, slot: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="spacetime-ttv-") as scratch:
+        directory = Path(scratch)
+        results = directory / "results.jsonl"
+        command = [
+            sys.executable, "-m", "pytest", "probes", "-q", "-p", "no:cacheprovider",
+            f"--st-profile={_profile(directory, rate, burst)}", f"--st-results={results}",
+            f"--junitxml={directory / 'junit.xml'}", f"--alluredir={directory / 'allure'}",
+        ]  # fmt: skip
+        if scenario != "conforming":
+            command.append(f"--st-embedded-fault={scenario}")
+        if budget is not None:
+            command += [f"--st-budget={budget:g}", f"--st-slot={slot}"]
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+        wall = time.perf_counter() - started
+        records = [json.loads(line) for line in results.read_text().splitlines() if line]
+    sent = sum(1 for r in records if r["kind"] == "sample")
+    (end,) = [r for r in records if r["kind"] == "run" and r.get("phase") == "end"]
+    failing = sorted(
+        {r["family"] for r in records if r["kind"] == "outcome" and r["outcome"] == "failed"}
+    )
+    plan = end.get("plan") or {}
+    coverage = end.get("coverage") or {}
+    return {
+        "scenario": scenario,
+        "plan": plan.get("requests"),
+        "sent": sent,
+        "wall_s": wall,
+        "floor_s": sent / rate,
+        "exit": done.returncode,
+        "failing": failing,
+        "coverage": coverage.get("text"),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=50)
+    parser.add_argument("--burst", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS))
+    parser.add_argument("--budget", type=float, default=None)
+    parser.add_argument("--slot", type=int, default=0)
+    args = parser.parse_args()
+    print(f"time to verdict at {args.rate:g} r/s, burst {args.burst}"
+          + (f", budget {args.budget:g} s" if args.budget else ""))  # fmt: skip
+    print(f"{'scenario':<34}{'plan':>13}{'sent':>7}{'wall s':>8}{'floor s':>9}{'ratio':>7}"
+          "  exit  failing")  # fmt: skip
+    for scenario in args.scenarios.split(","):
+        for index in range(args.runs):
+            row = run(scenario, args.rate, args.burst, args.budget, args.slot + index)
+            plan = row["plan"] or {}
+            planned = f"{plan.get('low', '?')}-{plan.get('high', '?')}"
+            ratio = row["wall_s"] / row["floor_s"] if row["floor_s"] else float("inf")
+            print(
+                f"{scenario:<34}{planned:>13}{row['sent']:>7}{row['wall_s']:>8.1f}"
+                f"{row['floor_s']:>9.1f}{ratio:>7.2f}  {row['exit']:>4}  "
+                f"{','.join(row['failing']) or '-'}"
+            )
+            if row["coverage"]:
+                print(f"    {row['coverage']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

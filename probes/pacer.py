@@ -13,14 +13,27 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 
 class Pacer:
-    def __init__(self, state_dir: Path, *, rate_per_second: float, capacity: float) -> None:
+    """`clock` must be one every process of the run shares (the default, CLOCK_MONOTONIC,
+    is system-wide); a test injects a fake one, with its `sleep`, in a single process."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        rate_per_second: float,
+        capacity: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.state_dir = state_dir
+        self.clock = clock
+        self.sleep = sleep
         self.rate_per_second = rate_per_second
         self.capacity = max(1.0, capacity)
         self._bucket = state_dir / "pacer-bucket.json"
@@ -60,7 +73,7 @@ class Pacer:
         while True:
             with open(self._bucket, "r+", encoding="utf-8") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
-                now = time.monotonic()
+                now = self.clock()
                 raw = handle.read()
                 state = json.loads(raw) if raw else {"tokens": self.capacity, "t": now}
                 tokens = min(
@@ -72,4 +85,4 @@ class Pacer:
                     handle.write(json.dumps({"tokens": tokens - 1, "t": now}))
                     return
                 wait = (1 - tokens) / self.rate_per_second
-            time.sleep(wait)
+            self.sleep(wait)

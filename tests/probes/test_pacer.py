@@ -6,6 +6,8 @@ import multiprocessing
 import time
 from pathlib import Path
 
+import pytest
+
 from probes.pacer import Pacer
 
 RATE = 50.0
@@ -59,3 +61,32 @@ def test_exclusive_blocks_paced_requests(tmp_path: Path) -> None:
     holder.join(timeout=10)
     assert waited >= 0.4
     assert pacer.quiet_seconds() == CAPACITY / RATE
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_the_bucket_spends_its_capacity_then_waits_exactly_for_each_refill(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    pacer = Pacer(tmp_path, rate_per_second=10, capacity=3, clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        with pacer.slot():
+            pass
+    assert clock.slept == pytest.approx([0.1, 0.1])  # 3 at once, then one per refill
+    clock.now += 10  # a long pause refills to the capacity, never beyond
+    for _ in range(3):
+        with pacer.slot():
+            pass
+    assert len(clock.slept) == 2

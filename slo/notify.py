@@ -25,6 +25,11 @@ SLO_PAGE_BURN          a page-severity multi-window burn alert fires in the SLO 
 A type whose evidence is missing from the run (a skipped family, no SLO report) is
 *unknown*: it neither fires nor resolves.
 
+With ``--alertmanager URL`` (or ``$ALERTMANAGER_URL``) the alerts go to an Alertmanager's
+v2 API instead (:mod:`slo.alertmanager`): it groups, deduplicates, silences and routes
+them, so the rate limit and state above are not used for that destination; the direct
+webhooks stay for teams without one, and both may be given.
+
 Everything above the ``# shell`` line is pure: records and report in, alerts, decisions
 and payloads out. The webhook URL is a credential (a Slack URL is one): it is read from
 ``--webhook`` or ``$ALERT_WEBHOOK_URL`` and never printed.
@@ -43,10 +48,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
-from slo.alertstate import AlertState
+if TYPE_CHECKING:  # the state module opens the ledger (sqlite3): imported where used
+    from slo.alertstate import AlertState
 
 API_DOWN = "API_DOWN"
 SLOW_RESPONSE = "SLOW_RESPONSE"
@@ -313,12 +319,7 @@ def slo_page_burn(report: Mapping[str, Any] | None) -> Alert | None:
     for slo in slos:
         for line in slo.get("alerts") or []:
             if line.get("severity") == "page" and line.get("alert"):
-                firing.append(
-                    f"{slo.get('slo_name')}: burn {line.get('long_window_burn_rate', 0):.2f}x "
-                    f"and {line.get('short_window_burn_rate', 0):.2f}x > "
-                    f"{line.get('error_budget_burn_rate_threshold', 0):.2f}x "
-                    f"({line.get('error_budget_policy_step_name')})"
-                )
+                firing.append(f"{slo.get('slo_name')}: {burn_line(line)}")
     if not firing:
         return None
     return Alert(
@@ -326,6 +327,16 @@ def slo_page_burn(report: Mapping[str, Any] | None) -> Alert | None:
         "critical",
         "; ".join(firing),
         (("report_state", str(report.get("state", "?"))),),
+    )
+
+
+def burn_line(line: Mapping[str, Any]) -> str:
+    """One firing policy line of an SLO report's JSON, as the notices word it."""
+    return (
+        f"burn {line.get('long_window_burn_rate', 0):.2f}x "
+        f"and {line.get('short_window_burn_rate', 0):.2f}x > "
+        f"{line.get('error_budget_burn_rate_threshold', 0):.2f}x "
+        f"({line.get('error_budget_policy_step_name')})"
     )
 
 
@@ -382,6 +393,8 @@ def decide(
     once when a type clears whose last delivered notice was a firing one, so a flapping
     type whose re-fire was suppressed does not resolve twice.
     """
+    from slo.alertstate import AlertState
+
     decisions = []
     for name in ALERT_TYPES:
         if name not in verdicts:
@@ -563,6 +576,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="webhook URL (default $ALERT_WEBHOOK_URL); without one, print only",
     )
     p.add_argument(
+        "--alertmanager",
+        default=None,
+        metavar="URL",
+        help="Alertmanager base URL (default $ALERTMANAGER_URL): post the alerts to its v2 "
+        "API and leave grouping, dedup, silences and routing to it; never printed",
+    )
+    p.add_argument(
         "--format",
         choices=(*FORMATS, "auto"),
         default=os.environ.get("ALERT_WEBHOOK_FORMAT") or "auto",
@@ -647,12 +667,97 @@ class Delivery:
         return problem
 
 
+def _problem(exc_or_response: Any) -> str:
+    """One line about a failed request, never its URL (a message may hold it)."""
+    import httpx
+
+    if isinstance(exc_or_response, httpx.Response):
+        text = " ".join(exc_or_response.text.split())[:160]
+        return f"HTTP {exc_or_response.status_code}" + (f" ({text})" if text else "")
+    return type(exc_or_response).__name__
+
+
+def _request(method: str, url: str, timeout: float, **kwargs: Any) -> tuple[Any, str | None]:
+    """One request with one retry on a transport error, a 429 or a 5xx."""
+    import httpx
+
+    problem = "not sent"
+    for attempt in (1, 2):
+        try:
+            response = httpx.request(method, url, timeout=timeout, follow_redirects=False, **kwargs)
+        except httpx.HTTPError as exc:
+            problem, retry = _problem(exc), True
+        else:
+            if 200 <= response.status_code < 300:
+                return response, None
+            problem = _problem(response)
+            retry = response.status_code == 429 or response.status_code >= 500
+        if not retry or attempt == 2:
+            break
+        time.sleep(1.0)
+    return None, problem
+
+
+def notify_alertmanager(
+    base_url: str,
+    verdicts: Mapping[str, Alert | None],
+    run: Run,
+    context: Context,
+    report: Mapping[str, Any] | None,
+    now: float,
+    ttl_seconds: float,
+    timeout: float,
+) -> int:
+    """Post this run's alerts and resolutions to Alertmanager; the number of failures."""
+    from slo import alertmanager as am
+
+    url = am.alerts_url(base_url)
+    failures = 0
+    postings = am.firing(verdicts, run, context, report, now, ttl_seconds)
+    response, problem = _request("GET", url, timeout, params=am.active_filter(run))
+    if problem is None:
+        try:
+            active = am.active_labels(response.json())
+        except ValueError as exc:
+            problem = f"unexpected answer ({exc})"
+    if problem is not None:
+        failures += 1
+        print(
+            f"slo: notify: alertmanager: active alerts not read: {problem}; "
+            "no resolutions sent this run",
+            file=sys.stderr,
+        )
+        active = []
+    postings += am.resolutions(active, verdicts, run, context, postings, now)
+    if not postings:
+        print("slo: notify: alertmanager: nothing firing, nothing to resolve")
+        return failures
+    _, problem = _request("POST", url, timeout, json=[p.body for p in postings])
+    for posting in postings:
+        if problem is None:
+            print(f"slo: notify: {posting.line} [sent: alertmanager]")
+        else:
+            print(
+                f"slo: notify: {posting.line} [NOT delivered: alertmanager: {problem}]",
+                file=sys.stderr,
+            )
+    return failures + (1 if problem is not None else 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from slo.alertstate import AlertStore
     from slo.errors import SloError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     url = args.webhook or os.environ.get("ALERT_WEBHOOK_URL") or None
+    alertmanager = args.alertmanager or os.environ.get("ALERTMANAGER_URL") or None
+    if alertmanager is not None:
+        from slo.alertmanager import valid_url
+
+        if not valid_url(alertmanager):
+            where = "--alertmanager" if args.alertmanager else "$ALERTMANAGER_URL"
+            parser.error(f"{where}: expected an http(s) URL with a host (value not shown)")
     thresholds = Thresholds(
         slow_ms=args.slow_ms,
         slow_percentile=args.slow_percentile,
@@ -682,6 +787,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         fmt = args.format if args.format != "auto" else guess_format(url or "")
         delivery = Delivery(url, fmt, args.timeout) if url else None
+        if alertmanager is not None:
+            from slo.alertmanager import TTL_RUNS
+
+            failures += notify_alertmanager(
+                alertmanager, verdicts, run, context, report, now,
+                TTL_RUNS * thresholds.interval_s, args.timeout,
+            )  # fmt: skip
+            if delivery is None:  # the webhooks' own dedup and state are not needed
+                return 3 if failures else 0
         with contextlib.ExitStack() as stack:
             # Print-only (no webhook) leaves the ledger as it is, and never creates one.
             store = None

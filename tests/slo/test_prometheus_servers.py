@@ -3,6 +3,8 @@ started on loopback by the tests and always killed in teardown.
 
 * `slo push` puts probe results and SLI counters on a Pushgateway, and a Prometheus that
   scrapes it (honor_labels) sees them;
+* a Prometheus loads `slo rules` and evaluates every rule without error: Sloth's metadata
+  series answer, and SloMetricAbsent is pending where no counter exists;
 * a Prometheus whose TSDB is back-filled (``promtool tsdb create-blocks-from
   openmetrics``) from recorded results answers `--source prometheus` with the ledger's
   SLIs and burn rates.
@@ -42,10 +44,14 @@ HOURS = 8
 
 
 @contextlib.contextmanager
-def _prometheus(tmp_path: Path, scrape: str | None = None) -> Iterator[str]:
+def _prometheus(
+    tmp_path: Path, scrape: str | None = None, rules: Path | None = None
+) -> Iterator[str]:
     port = support.free_port()
     config = tmp_path / "prometheus.yml"
     text = "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+    if rules:
+        text += f"rule_files:\n  - '{rules}'\n"
     if scrape:
         text += (
             "scrape_configs:\n  - job_name: pushgateway\n    honor_labels: true\n"
@@ -205,3 +211,36 @@ def test_prometheus_source_reads_the_same_slis_back(
                      "--format", "md,json")  # fmt: skip
         assert report.code == 0, report.err
         assert "from Prometheus" in report.out
+
+
+def test_a_real_prometheus_evaluates_the_rules(cli, tmp_path: Path) -> None:
+    rules = tmp_path / "slo-rules.yaml"
+    assert cli("rules", "--out", rules).code == 0
+    with _prometheus(tmp_path, rules=rules) as url:
+
+        def get(path: str, **params: str) -> dict:
+            return httpx.get(f"{url}{path}", params=params, timeout=5).json()["data"]
+
+        deadline = time.monotonic() + 20
+        groups: list = []
+        while time.monotonic() < deadline:
+            groups = get("/api/v1/rules")["groups"]
+            if groups and all(r.get("lastEvaluation", "0001").startswith("2") for g in groups
+                              for r in g["rules"]):  # fmt: skip
+                break
+            time.sleep(0.3)
+        evaluated = [r for g in groups for r in g["rules"]]
+        assert len(evaluated) > 60
+        assert [r["name"] for r in evaluated if r["health"] != "ok"] == []
+        objective = get("/api/v1/query", query='slo:objective:ratio{slo="availability"}')
+        assert objective["result"][0]["value"][1] == "0.999"
+        assert get("/api/v1/query", query="slo:time_period:days")["result"][0]["value"][1] == "28"
+        [info] = get("/api/v1/query", query='slo:info{slo="latency"}')["result"]
+        assert info["metric"]["service"] == "spacetime-httpapi"
+        assert info["metric"]["objective"] == "0.95"
+        # nothing was pushed: every SLO's counter is absent, so its alert is on its way
+        alerts = get("/api/v1/alerts")["alerts"]
+        assert {(a["labels"]["alertname"], a["labels"]["slo"], a["state"]) for a in alerts} == {
+            ("SloMetricAbsent", "availability", "pending"),
+            ("SloMetricAbsent", "latency", "pending"),
+        }

@@ -28,6 +28,7 @@ import socket
 import ssl
 import threading
 import time
+import urllib.parse
 import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -298,6 +299,23 @@ def scrub_bytes(data: bytes, secrets: tuple[str, ...]) -> bytes:
     return _JWT_SHAPE_BYTES.sub(REDACTED.encode(), data)
 
 
+class _Repeated(dict[str, str]):
+    """Request headers with one name sent several times; as a mapping, the values joined.
+
+    The joined form (RFC 9110 5.3) is what the exchange records and redacts;
+    ``wire()`` is what goes out: one header line per value, in order.
+    """
+
+    def __init__(self, headers: Mapping[str, str], name: str, values: tuple[str, ...]) -> None:
+        super().__init__(headers)
+        self[name] = ", ".join(values)
+        self._name, self._values = name, values
+
+    def wire(self) -> list[tuple[str, str]]:
+        others = [(k, v) for k, v in self.items() if k.lower() != self._name.lower()]
+        return [*((self._name, value) for value in self._values), *others]
+
+
 class ProbeClient:
     """A keep-alive client for one base URL; every request becomes an Exchange and a sample."""
 
@@ -346,14 +364,22 @@ class ProbeClient:
         *,
         authorization: object = _DEFAULT,
         json_body: object = None,
+        content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
         pace: bool = True,
         expect: Collection[int] | None = None,
     ) -> Exchange:
         """Send one request. `authorization`: default `Bearer <token>`, None for no header.
 
+        A tuple of strings for `authorization` sends one `Authorization` header
+        per value (duplicate headers, in that order). `params` go into the
+        URL's query string, never into `endpoint` (what samples record): a
+        credential there is redacted wherever the URL is shown.
+
         `json_body` None sends no body at all: a JSON `null` on a GET is a
         request no real client makes, and some servers answer it with 400.
+        `content` sends raw bytes instead (malformed or non-JSON bodies).
 
         `expect` is the status set the probe wants; it goes into the sample so
         a provoked 401 or 429 is not mistaken for an outage downstream.
@@ -365,17 +391,25 @@ class ProbeClient:
                 "and --st-allow-mutating was not given"
             )
         request_headers: dict[str, str] = {}
+        repeated: tuple[str, ...] = ()
         if authorization is _DEFAULT:
             if self.token is not None:
                 request_headers["Authorization"] = f"Bearer {self.token}"
+        elif isinstance(authorization, tuple):
+            repeated = tuple(str(value) for value in authorization)
         elif authorization is not None:
             request_headers["Authorization"] = str(authorization)
         body: bytes | None = None
         if json_body is not None:
             body = json.dumps(json_body).encode()
             request_headers["Content-Type"] = "application/json"
+        elif content is not None:
+            body = content  # sent as is; any Content-Type comes from `headers`
         request_headers.update(headers or {})
-        exchange = self._send(method, endpoint, request_headers, body, pace, expect)
+        if repeated:
+            request_headers = _Repeated(request_headers, "Authorization", repeated)
+        endpoint_url = endpoint + (f"?{urllib.parse.urlencode(dict(params))}" if params else "")
+        exchange = self._send(method, endpoint, request_headers, body, pace, expect, endpoint_url)
         if pace and exchange.status == 429:
             # Pacing should make this impossible; if another client shares our
             # address, honour Retry-After once rather than fail an unrelated probe.
@@ -383,7 +417,9 @@ class ProbeClient:
             stated = _retry_after(exchange)
             wait = max(0.0, min(stated or 1.0, MAX_COLLATERAL_WAIT_S, self.timeout_s))
             time.sleep(wait)
-            exchange = self._send(method, endpoint, request_headers, body, pace, expect)
+            exchange = self._send(
+                method, endpoint, request_headers, body, pace, expect, endpoint_url
+            )
             if exchange.status == 429:
                 # Still limited after honouring Retry-After: every later probe would
                 # wait out 429s one by one. The run says so once and stops asking.
@@ -401,8 +437,9 @@ class ProbeClient:
         body: bytes | None,
         pace: bool,
         expect: Collection[int] | None,
+        endpoint_url: str | None = None,
     ) -> Exchange:
-        url = self.base_url + endpoint
+        url = self.base_url + (endpoint_url or endpoint)
         self.breaker.check()
         if pace and self.pacer is not None:
             waiting = time.perf_counter()
@@ -435,7 +472,8 @@ class ProbeClient:
             )  # fmt: skip
 
         try:
-            request = self._http.build_request(method, url, headers=headers, content=body)
+            wire = headers.wire() if isinstance(headers, _Repeated) else headers
+            request = self._http.build_request(method, url, headers=wire, content=body)
         except Exception as exc:  # an unusable URL or header is this request's failure
             return failed(f"{INVALID_REQUEST}{exc.__class__.__name__}: {one_line(str(exc), 200)}")
         started = time.perf_counter()

@@ -21,7 +21,10 @@ import pytest
 
 from probes import checks
 from probes.client import ProbeClient
+from probes.exchange import Exchange
+from probes.payloads.jwt_attacks import Attack, Attacks, attacker_rsa_key, verifier_attacks
 from probes.payloads.tokens import BadAuthorization, bad_authorizations, claim_skips, forged_valid
+from probes.plan import Cost
 from probes.plugin import RUN, ProbeContext, Run
 from probes.profile import Auth, Endpoint
 
@@ -50,6 +53,29 @@ def _protected(run: Run) -> list[Endpoint]:
     return [endpoint for endpoint in run.profile.endpoints if endpoint.auth]
 
 
+@cache
+def _attacks(run_id: str, token: str, secret: str | None, auth: Auth) -> Attacks:
+    """One set per run and process (the attacker's RSA key is made here, once)."""
+    return verifier_attacks(
+        token,
+        secret=secret,
+        now=time.time(),
+        rsa_key=attacker_rsa_key(),
+        issuer=auth.issuer,
+        audience=auth.audience,
+        max_lifetime_s=auth.max_lifetime_s,
+    )
+
+
+def _run_attacks(run: Run) -> Attacks:
+    return _attacks(run.run_id, run.target.token, run.target.secret, run.profile.auth)
+
+
+def _verifier_route(run: Run) -> Endpoint | None:
+    """The one route the verifier attacks go to: the first protected GET (read-only)."""
+    return next((e for e in _protected(run) if e.method == "GET"), None)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     run = metafunc.config.stash.get(RUN, None)
     if run is None:
@@ -75,6 +101,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for name, reason in skips.items()
         ]
         metafunc.parametrize("variant", variants)
+    if "attack" in metafunc.fixturenames:
+        attacks = _run_attacks(run)
+        names = [case.name for case in attacks.cases] + list(attacks.skipped)
+        if _verifier_route(run) is None:
+            no_route = pytest.mark.skip(reason="the profile has no protected GET endpoint")
+            params = [pytest.param(name, id=name, marks=no_route) for name in names]
+        else:
+            params = [pytest.param(case.name, id=case.name) for case in attacks.cases] + [
+                pytest.param(name, id=name, marks=pytest.mark.skip(reason=reason))
+                for name, reason in attacks.skipped.items()
+            ]
+        metafunc.parametrize("attack", params)
 
 
 def test_bad_credentials_get_401(
@@ -144,3 +182,60 @@ def test_forged_token_gets_2xx(
     checks.status_success(
         exchange, f"{endpoint.key} with a token forged from the valid one and the stated claims"
     )
+
+
+def _authorization(case: Attack) -> str | tuple[str, ...] | None:
+    """The client's `authorization`: None for no header, a tuple for several."""
+    if len(case.authorization) > 1:
+        return case.authorization
+    return case.authorization[0] if case.authorization else None
+
+
+def _status_among(exchange: Exchange, allowed: frozenset[int], what: str) -> None:
+    if exchange.status not in allowed:
+        got = exchange.status if exchange.status is not None else f"no response ({exchange.error})"
+        raise checks.ProbeFailure(
+            f"{what}: expected one of {sorted(allowed)}, got {got}",
+            exchange=exchange,
+            measured=exchange.status,
+            limit=sorted(allowed),
+        )
+
+
+def test_verifier_refuses_attack(
+    st_run: Run, st_client: ProbeClient, attack: str, probe: ProbeContext
+) -> None:
+    """A token that chooses its own key, alg or encoding, or travels outside the header: 401.
+
+    The duplicate-header and oversized cases may also be refused before auth
+    (400, 431); a 401 must still carry the challenge and the error body.
+    """
+    endpoint = _verifier_route(st_run)
+    assert endpoint is not None  # collection skips every case without one
+    probe.about(endpoint.method, endpoint.path)
+    case = _run_attacks(st_run).by_name()[attack]
+    exchange = st_client.request(
+        endpoint.method,
+        endpoint.path,
+        authorization=_authorization(case),
+        headers={"Cookie": case.cookie} if case.cookie else None,
+        params=dict(case.query) or None,
+        expect=set(case.statuses),
+    )
+    what = f"{endpoint.key} with {attack} ({case.description})"
+    _status_among(exchange, case.statuses, what)
+    checks.no_protected_data(exchange, what)
+    if exchange.status == 401:
+        checks.bearer_challenge(exchange, what)
+        checks.error_body(exchange, what)
+
+
+# Positive controls: every budgeted run sends them (probes/budget.py), so no slice judges
+# its 401s without knowing the route accepts a good token.
+CONTROLS = frozenset({"test_valid_token_gets_2xx", "test_forged_token_gets_2xx"})
+
+
+def planned_requests(run: Run, tests: list[tuple[str, str]]) -> Cost:
+    """One request per probe; the forged control none without the signing secret."""
+    unsent = {"test_forged_token_gets_2xx"} if run.target.secret is None else set()
+    return Cost.exactly(sum(1 for function, _ in tests if function not in unsent))

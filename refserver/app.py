@@ -30,7 +30,16 @@ from refserver.middleware import (
     RateLimitMiddleware,
     RequestLogMiddleware,
 )
-from refserver.pathrules import INVALID_MESSAGE, PathRule, lenient_decode, rules_for
+from refserver.pathrules import (
+    INVALID_MESSAGE,
+    BodyRejected,
+    Carried,
+    PathRule,
+    Reader,
+    lenient_decode,
+    reader_for,
+    rules_for,
+)
 from refserver.performance import health_document, performance_document, status_document
 from refserver.responses import JSON, error_response
 from refserver.state import ServerState
@@ -73,23 +82,15 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-async def _scene_path(request: Request) -> str:
-    """The request's ``scene_path``; a non-JSON body or a missing/non-string one is a 400."""
+async def _scene_path(request: Request, read: Reader) -> Carried:
+    """What the request carries as ``scene_path``; a body without a usable one is a 400."""
     body = await _read_body(request)
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _BadBody(400, "invalid_json", "body must be a JSON object") from None
-    scene_path = data.get("scene_path") if isinstance(data, dict) else None
-    if not isinstance(scene_path, str):
-        raise _BadBody(400, "invalid_request", 'body must be {"scene_path": "<res:// path>"}')
-    try:
-        # JSON may carry lone surrogates ("\ud800"); no such string is a valid path,
-        # and scenepath.check would raise UnicodeEncodeError on it.
-        scene_path.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _BadBody(400, "invalid_scene_path", INVALID_MESSAGE) from None
-    return scene_path
+        return read(
+            body, request.headers.get("content-type", ""), request.query_params.get("scene_path")
+        )
+    except BodyRejected as bad:
+        raise _BadBody(bad.status, bad.error, bad.message) from None
 
 
 class ApiHandlers:
@@ -99,6 +100,7 @@ class ApiHandlers:
         self.state = state
         self.settings = state.settings
         self.post_rule, self.put_rule = rules_for(state.settings)
+        self.read_scene_path = reader_for(state.settings)
 
     def _error(self, status: int, error: str, message: str) -> Response:
         return error_response(self.settings, status, error, message)
@@ -109,27 +111,37 @@ class ApiHandlers:
     def _unknown_before_check(self, rule: PathRule, raw: str) -> bool:
         return rule.lookup_first and lenient_decode(raw) not in self.state.scenes.known
 
+    def _load_path(self, rule: PathRule, carried: Carried) -> str | Response:
+        """The string the loader gets, or the 404/400 that ends the request first."""
+        if carried.checked is None:  # only a carrier fault skips the rule's check
+            return lenient_decode(carried.loaded or "")
+        if self._unknown_before_check(rule, carried.checked):
+            return self._not_found()
+        checked = rule.validate(carried.checked)
+        if not checked.valid or checked.load_path is None:
+            return self._error(400, "invalid_scene_path", INVALID_MESSAGE)
+        return checked.load_path if carried.loaded is None else lenient_decode(carried.loaded)
+
     async def load_scene(self, request: Request) -> Response:
         try:
-            raw = await _scene_path(request)
+            carried = await _scene_path(request, self.read_scene_path)
         except _BadBody as bad:
             return self._error(bad.status, bad.error, bad.message)
         rule, scenes, clock = self.post_rule, self.state.scenes, self.state.wall_clock
-        if self._unknown_before_check(rule, raw):
-            return self._not_found()
-        checked = rule.validate(raw)
-        if not checked.valid or checked.load_path is None:
-            return self._error(400, "invalid_scene_path", INVALID_MESSAGE)
+        load_path = self._load_path(rule, carried)
+        if isinstance(load_path, Response):
+            return load_path
         started = time.perf_counter()
-        found = scenes.filesystem.open(rule.prepare(checked.load_path))
+        found = scenes.filesystem.open(rule.prepare(load_path))
         duration_ms = (time.perf_counter() - started) * 1000
         now = clock()
         if found is None:
-            scenes.record(checked.load_path, now, duration_ms, success=False)
+            scenes.record(load_path, now, duration_ms, success=False)
             return self._not_found()
         if found.res_path is None:
             # Only a faulty rule gets here: it "loads" whatever file it reached.
-            scenes.record(checked.load_path, now, duration_ms, success=True)
+            scenes.record(load_path, now, duration_ms, success=True)
+            raw = carried.loaded if carried.loaded is not None else carried.checked
             return JSON({"status": "loaded", "scene_path": raw, "content": found.content})
         scenes.switch(found.res_path, now)
         scenes.record(found.res_path, now, duration_ms, success=True)
@@ -137,18 +149,17 @@ class ApiHandlers:
 
     async def validate_scene(self, request: Request) -> Response:
         try:
-            raw = await _scene_path(request)
+            carried = await _scene_path(request, self.read_scene_path)
         except _BadBody as bad:
             return self._error(bad.status, bad.error, bad.message)
         rule = self.put_rule
-        if self._unknown_before_check(rule, raw):
-            return self._not_found()
-        checked = rule.validate(raw)
-        if not checked.valid or checked.load_path is None:
-            return self._error(400, "invalid_scene_path", INVALID_MESSAGE)
+        load_path = self._load_path(rule, carried)
+        if isinstance(load_path, Response):
+            return load_path
+        raw = carried.loaded if carried.loaded is not None else carried.checked
         if not rule.check_exists:
             return JSON({"valid": True, "scene_path": raw})
-        found = self.state.scenes.filesystem.open(rule.prepare(checked.load_path))
+        found = self.state.scenes.filesystem.open(rule.prepare(load_path))
         if found is None:
             return self._not_found()
         return JSON({"valid": True, "scene_path": found.res_path or raw})

@@ -69,6 +69,54 @@ _CATALOGUE: tuple[Fault, ...] = (
         "auth",
         "takes whatever follows the first space as the token (Token/Basic accepted)",
     ),
+    Fault("auth-trust-jwk", "auth", "verifies with the key in the token's own jwk header"),
+    Fault(
+        "auth-key-url-fail-open",
+        "auth",
+        "a token naming a jku/x5u key URL skips the signature when the key fetch fails",
+    ),
+    Fault(
+        "auth-kid-path",
+        "auth",
+        "reads kid as a file path under the key dir: ../../dev/null gives the empty key",
+    ),
+    Fault(
+        "auth-kid-sql",
+        "auth",
+        "looks kid up in SQL built by string formatting: x' UNION SELECT 'key'-- picks 'key'",
+    ),
+    Fault(
+        "auth-alg-from-header",
+        "auth",
+        "HMACs with the hash the header's alg names: HS384, RS256/ES256, hs256, no alg pass",
+    ),
+    Fault(
+        "auth-fallback-keys",
+        "auth",
+        "half-done key rotation: tokens signed with the empty key or 'secret' also pass",
+    ),
+    Fault(
+        "auth-lax-claim-types",
+        "auth",
+        "exp/nbf that are strings, booleans, 1e400 or missing are coerced or skipped",
+    ),
+    Fault("auth-ignore-crit", "auth", "a crit header naming an unknown extension is ignored"),
+    Fault(
+        "auth-lax-base64",
+        "auth",
+        "PyJWT's leniency: padded segments and the standard +/ alphabet decode and pass",
+    ),
+    Fault(
+        "auth-token-in-query",
+        "auth",
+        "with no Authorization header, takes access_token/token/jwt from the query or a cookie",
+    ),
+    Fault(
+        "auth-first-authorization-header",
+        "auth",
+        "of several Authorization headers uses the first instead of refusing them",
+    ),
+    Fault("auth-long-token-500", "auth", "a token over 4 KiB raises in the verifier: 500"),
     # The claim rules below exist only when configured: each fault needs its option
     # (the issuer is on by default), and naming one without it is a usage error.
     Fault(
@@ -191,6 +239,81 @@ _CATALOGUE: tuple[Fault, ...] = (
         "traversal-contains-ext",
         "traversal",
         "checks '.tscn' in path instead of the suffix: lobby.tscn.bak passes and gets 404",
+    ),
+    Fault(
+        "traversal-percent25-detector",
+        "traversal",
+        "rejects '%25' as double encoding, decodes once, '%' allowed; the loader decodes again",
+    ),
+    Fault(
+        "traversal-strip-control",
+        "traversal",
+        "rejects '.'/'..' segments by name, tolerates control bytes; the loader strips them",
+    ),
+    Fault(
+        "traversal-lenient-overlong",
+        "traversal",
+        "refuses 2-4 byte overlongs only; the loader's RFC 2279 decoder maps %f8.., %c0%qf",
+    ),
+    Fault(
+        "traversal-iis-percent-u",
+        "traversal",
+        "a '%' left after decoding is allowed; the loader decodes IIS %uXXXX (private use -> '/')",
+    ),
+    Fault(
+        "traversal-wildcard-glob",
+        "traversal",
+        "allows '?'/'*' and rejects '..' by name; the loader globs, so '.?' and '??' match '..'",
+    ),
+    Fault(
+        "traversal-textual-hex",
+        "traversal",
+        "rejects '.'/'..' segments by name only; the loader unescapes 0xHH text (.0x2e -> ..)",
+    ),
+    Fault(
+        "traversal-dot-names-only",
+        "traversal",
+        "rejects only the segments '.' and '..' by name: '..2f..', '...', '.git' get 404",
+    ),
+    Fault(
+        "traversal-trim-dots",
+        "traversal",
+        "Win32-normalises before checking (trailing dots/spaces trimmed, '.' dropped): 200",
+    ),
+    Fault(
+        "traversal-wrapper-scheme",
+        "traversal",
+        "accepts any scheme://...tscn without '..'; the loader follows php://filter, zip://",
+    ),
+    Fault(
+        "traversal-drive-relative",
+        "traversal",
+        "allows ':' and '()' in segments; the loader reads c:name as drive-relative (its root)",
+    ),
+    Fault(
+        "traversal-duplicate-key-last",
+        "traversal",
+        "of duplicate scene_path keys the validator reads the first, the loader the last",
+    ),
+    Fault(
+        "traversal-query-override",
+        "traversal",
+        "validates the body's scene_path, loads the ?scene_path= query value when present",
+    ),
+    Fault(
+        "traversal-json-escape-scan",
+        "traversal",
+        "allowlist on the JSON text as written (\\ allowed); loads the parsed value (\\u002e: .)",
+    ),
+    Fault(
+        "traversal-lenient-body",
+        "traversal",
+        "checks strict application/json only; BOM, text/plain and form bodies load unchecked",
+    ),
+    Fault(
+        "traversal-nonstring-500",
+        "traversal",
+        "no type check on scene_path: an array, object, number or null raises, 500",
     ),
     # contract
     Fault("contract-text-plain", "contract", "GET /scenes answers JSON as text/plain"),

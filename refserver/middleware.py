@@ -15,11 +15,12 @@ import logging
 from dataclasses import dataclass
 
 import jwt
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
+from starlette.requests import cookie_parser
 from starlette.responses import HTMLResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from refserver.auth import bearer_token, verify_token
+from refserver.auth import Credentials, bearer_token, verify_token
 from refserver.performance import performance_document
 from refserver.responses import JSON, error_response
 from refserver.state import ServerState
@@ -27,6 +28,7 @@ from refserver.state import ServerState
 logger = logging.getLogger("refserver")
 
 AUTHENTICATED_KEY = "refserver.authenticated"
+TOKEN_PARAMETERS = ("access_token", "token", "jwt")  # where ``auth-token-in-query`` looks
 PENALTY_SECONDS = 5.0
 NGINX_503 = (
     "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
@@ -301,6 +303,29 @@ class AuthMiddleware:
         self.challenge = not has("auth-no-challenge")
         self.forbid_bad_tokens = has("auth-403")
         self.leaky = has("auth-leaky-401")
+        self.token_elsewhere = has("auth-token-in-query")
+        self.first_header = has("auth-first-authorization-header")
+
+    def _credentials(self, scope: Scope) -> Credentials | None:
+        """What the request offers; None when it sends more than one Authorization header.
+
+        Only the header authenticates: ``auth-token-in-query`` also takes a
+        token from the query string or a cookie; ``auth-first-authorization-header``
+        takes the first of several headers (Starlette's ``Headers.get``).
+        """
+        headers = Headers(scope=scope)
+        values = headers.getlist("authorization")
+        if len(values) > 1 and not self.first_header:
+            return None
+        credentials = bearer_token(values[0] if values else None, self.any_scheme)
+        if credentials.token is None and not values and self.token_elsewhere:
+            query = QueryParams(scope.get("query_string", b""))
+            cookies = cookie_parser(headers.get("cookie", ""))
+            for name in TOKEN_PARAMETERS:
+                value = query.get(name) or cookies.get(name)
+                if value:
+                    return Credentials(value, True)
+        return credentials
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -311,7 +336,15 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         state = self.state
-        credentials = bearer_token(Headers(scope=scope).get("authorization"), self.any_scheme)
+        credentials = self._credentials(scope)
+        if credentials is None:
+            # RFC 6750 3.1: repeating the credential is invalid_request, answered 400.
+            state.counters.auth_failures += 1
+            refusal = {"WWW-Authenticate": 'Bearer realm="spacetime", error="invalid_request"'}
+            message = "more than one Authorization header"
+            response = error_response(state.settings, 400, "invalid_request", message, refusal)
+            await response(scope, receive, send)
+            return
         if credentials.token is not None:
             try:
                 verify_token(

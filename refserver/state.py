@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from refserver.auth import AuthPolicy, mint_token
+from refserver.auth import LONG_TOKEN_CRASH_CHARS, AuthPolicy, mint_token
 from refserver.config import Settings
 from refserver.performance import SecurityCounters
 from refserver.ratelimit import TokenBucket
@@ -63,6 +63,16 @@ def _auth_policy(settings: Settings) -> AuthPolicy:
         check_issuer=not settings.has("auth-ignore-issuer"),
         check_audience=not settings.has("auth-ignore-audience"),
         check_lifetime=not settings.has("auth-ignore-lifetime"),
+        strict_encoding=not settings.has("auth-lax-base64"),
+        strict_claim_types=not settings.has("auth-lax-claim-types"),
+        check_crit=not settings.has("auth-ignore-crit"),
+        trust_jwk=settings.has("auth-trust-jwk"),
+        key_url_fail_open=settings.has("auth-key-url-fail-open"),
+        kid_path=settings.has("auth-kid-path"),
+        kid_sql=settings.has("auth-kid-sql"),
+        alg_from_header=settings.has("auth-alg-from-header"),
+        fallback_keys=settings.has("auth-fallback-keys"),
+        crash_above_chars=LONG_TOKEN_CRASH_CHARS if settings.has("auth-long-token-500") else None,
     )
 
 

@@ -79,6 +79,35 @@ def test_xdist_gives_identical_results(conforming, tmp_path: Path) -> None:
     assert parallel.returncode == 0, parallel.output[-3000:]
     assert parallel.outcomes() == conforming.outcomes()
     assert sorted(r["seq"] for r in parallel.records) == list(range(len(parallel.records)))
+    _sent_within_plan(parallel)
+
+
+def _sent_within_plan(run) -> dict:
+    """The plan printed before the first probe holds: every family sent within its range.
+
+    The session line (scene_guard's reads and restore) counts in the family of the
+    probe that first asked for it, so each family may also carry that much.
+    """
+    (printed,) = [line for line in run.output.splitlines() if "spacetime-probes plan:" in line]
+    (end,) = [r for r in run.records if r["kind"] == "run" and r["phase"] == "end"]
+    plan = end["plan"]
+    assert plan["unplanned"] == [], printed
+    sent: dict[str, int] = {}
+    for record in run.records:
+        if record["kind"] == "sample" and record["family"] != "preflight":
+            sent[record["family"]] = sent.get(record["family"], 0) + 1
+    session = plan["families"].get("session", {"low": 0, "high": 0})
+    for family, count in sent.items():
+        cost = plan["families"][family]  # a family that sent anything was planned
+        assert cost["low"] <= count <= cost["high"] + session["high"], (family, count, cost)
+    total = sum(sent.values())
+    assert plan["requests"]["low"] <= total <= plan["requests"]["high"], (total, plan)
+    return {"sent": sent, "plan": plan}
+
+
+def test_the_request_plan_is_printed_first_and_holds(conforming) -> None:
+    figures = _sent_within_plan(conforming)
+    assert figures["plan"]["rate_per_second"] > 0
 
 
 def test_xdist_identical_under_a_fault(tmp_path: Path) -> None:

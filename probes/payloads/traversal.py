@@ -241,10 +241,12 @@ def _overlong_utf8(draw: DrawFn) -> str:
     return draw(st.sampled_from(_PREFIXES)) + climb + draw(_targets())
 
 
+#: ``%uEFC8`` and ``%uF025`` are dotdotpwn's private-use separator candidates: no
+#: standard mapping makes them a separator, but a best-fit narrowing may.
 _PERCENT_U: Mapping[str, tuple[str, ...]] = {
     ".": ("%u002e", "%u002E", "%uff0e", "%u2024"),
-    "/": ("%u002f", "%u2215", "%uff0f", "%u2044"),
-    "\\": ("%u005c", "%u2216", "%uff3c"),
+    "/": ("%u002f", "%u2215", "%uff0f", "%u2044", "%uF025"),
+    "\\": ("%u005c", "%u2216", "%uff3c", "%uEFC8"),
 }
 
 
@@ -617,6 +619,279 @@ def _whitespace_and_quotes(draw: DrawFn) -> str:
 
 
 # --------------------------------------------------------------------------
+# Forms from the public corpora (PayloadsAllTheThings, fuzzdb, dotdotpwn,
+# SecLists Fuzzing/LFI) that the categories above do not already cover
+# --------------------------------------------------------------------------
+
+
+def _case(draw: DrawFn, text: str) -> str:
+    return text.upper() if draw(st.booleans()) else text
+
+
+def _percent_percent_char(draw: DrawFn, char: str) -> str:
+    """``%`` then the hex digits of ``char``'s escape, one or both escaped themselves.
+
+    ``%%32%65``, ``%%32e`` and ``%2%65`` all read ``%2e`` after one decoding
+    round and ``.`` after two; none of them contains ``%25``.
+    """
+    digits = _case(draw, f"{ord(char):02x}")
+    shape = draw(st.sampled_from(("both", "both", "first", "second")))
+    first = _pct(digits[0]) if shape in ("both", "first") else digits[0]
+    second = _pct(digits[1]) if shape in ("both", "second") else digits[1]
+    return "%" + first + second
+
+
+@st.composite
+def _percent_percent(draw: DrawFn) -> str:
+    """Doubled percent signs (``%%32%65%%32%65/``): the hex digits are escaped, not the ``%``.
+
+    A filter that detects double encoding by ``%25`` misses these. At least
+    one traversal character per path is in this form.
+    """
+    depth = draw(_depths)
+    separator = draw(st.sampled_from(("/", "/", "\\")))
+    chars = [".", ".", separator] * depth
+    flags = draw(st.lists(st.booleans(), min_size=len(chars), max_size=len(chars)))
+    if not any(flags):
+        flags[draw(st.integers(0, len(chars) - 1))] = True
+    climb = "".join(
+        _percent_percent_char(draw, char) if doubled else char
+        for char, doubled in zip(chars, flags, strict=True)
+    )
+    return draw(st.sampled_from(_PREFIXES)) + climb + draw(_targets())
+
+
+#: Control bytes that a loader (or the C layer under it) may drop; NUL is favoured.
+_SPLITTERS: tuple[str, ...] = (
+    "%00",
+    "%00",
+    "\x00",
+    "%2500",
+    "%01",
+    "\x01",
+    "%0a",
+    "%0d",
+    "%09",
+    "%1f",
+    "%7f",
+    "%c2%80",
+)
+_SPLIT_SHAPES: tuple[str, ...] = (".{c}.", "..{c}", "{c}..", ".{c}.{c}")
+
+
+@st.composite
+def _control_split_dots(draw: DrawFn) -> str:
+    """NUL and control bytes between or beside the dots (``.%00./``, ``..%00/``, ``..%01/``).
+
+    Removing the control bytes leaves ``..``; the first step always carries one.
+    """
+    depth = draw(_depths)
+    separator = draw(st.sampled_from(("/", "/", "%2f", "\\")))
+    climb = ""
+    for step in range(depth):
+        if step == 0 or draw(st.booleans()):
+            shape = draw(st.sampled_from(_SPLIT_SHAPES))
+            climb += shape.replace("{c}", draw(st.sampled_from(_SPLITTERS)))
+        else:
+            climb += ".."
+        climb += separator
+    return draw(st.sampled_from(_PREFIXES)) + climb + draw(_targets())
+
+
+#: What a legacy decoder reads as ``.``, ``/`` or ``\\``: RFC 2279's 5- and 6-byte
+#: sequences, and lead bytes followed by a byte that is no continuation byte
+#: (``%c0.``) or by an escape whose "hex" digits are letters past ``f``
+#: (``%qf``: IIS computed q as 26, 26 * 16 + 15 = 0x1af, low byte 0xaf).
+_OVERLONG_LEGACY: Mapping[str, tuple[str, ...]] = {
+    ".": ("%f8%80%80%80%ae", "%fc%80%80%80%80%ae", "%c0.", "%e0%80.", "%c0%qe"),
+    "/": ("%f8%80%80%80%af", "%fc%80%80%80%80%af", "%c0%qf", "%c0%9v", "%bg%qf"),
+    "\\": ("%f8%80%80%81%9c", "%c1%8s", "%c1%pc"),
+}
+
+
+@st.composite
+def _overlong_legacy(draw: DrawFn) -> str:
+    """Overlong forms beyond the classic 2-4 byte ones: 5/6-byte and bogus continuations.
+
+    A decoder patched against ``%c0%ae`` may still map these to ASCII; a strict
+    one fails on the bytes, or leaves a ``%`` the allowlist refuses.
+    """
+    depth = draw(_depths)
+    separator = draw(st.sampled_from(("/", "/", "\\")))
+    chars = [".", ".", separator] * depth
+    flags = draw(st.lists(st.booleans(), min_size=len(chars), max_size=len(chars)))
+    if not any(flags):
+        flags[draw(st.integers(0, len(chars) - 1))] = True
+    upper = draw(st.booleans())
+    climb = ""
+    for char, legacy in zip(chars, flags, strict=True):
+        if legacy:
+            form = draw(st.sampled_from(_OVERLONG_LEGACY[char]))
+            climb += form.upper() if upper else form
+        else:
+            climb += char
+    return draw(st.sampled_from(_PREFIXES)) + climb + draw(_targets())
+
+
+#: Two-character glob patterns that match the entry ``..`` (and not ``.``).
+_WILDCARD_STEPS: tuple[str, ...] = (".?", "?.", "??", "%3f%3f", ".%3f", "%3F.")
+
+
+@st.composite
+def _wildcard_dots(draw: DrawFn) -> str:
+    """``?`` in place of dots (``.?/``, ``??/``), for loaders that glob the path."""
+    steps = draw(st.lists(st.sampled_from(_WILDCARD_STEPS), min_size=1, max_size=8))
+    separator = draw(st.sampled_from(("/", "/", "\\")))
+    climb = "".join(step + separator for step in steps)
+    return draw(st.sampled_from(_PREFIXES)) + climb + draw(_targets())
+
+
+_HEX_DOT = ("0x2e", "0x2E")
+_HEX_SEPARATOR = ("0x2f", "0x2F", "0x5c")
+
+
+@st.composite
+def _textual_hex(draw: DrawFn) -> str:
+    """C-style ``0x2e`` text for ``.`` and ``/`` (``0x2e0x2e/``, ``..0x2f``).
+
+    ``0x2e0x2e`` alone is an ordinary segment name the allowlist accepts, so
+    the first step is always one the allowlist refuses: a segment that starts
+    with a literal ``.`` (``.0x2e/``, ``..0x2f``) or a backslash separator.
+    """
+    first = draw(st.sampled_from((".{d}/", "..{s}", ".{d}{s}", "{d}{d}\\")))
+    climb = first.format(d=draw(st.sampled_from(_HEX_DOT)), s=draw(st.sampled_from(_HEX_SEPARATOR)))
+    for _ in range(draw(st.integers(min_value=0, max_value=6))):
+        step = draw(st.sampled_from(("{d}{d}/", "{d}{d}{s}", ".{d}/", "..{s}")))
+        climb += step.format(
+            d=draw(st.sampled_from(_HEX_DOT)), s=draw(st.sampled_from(_HEX_SEPARATOR))
+        )
+    target = draw(_targets())
+    if draw(st.booleans()):
+        target = target.replace("/", draw(st.sampled_from(_HEX_SEPARATOR)))
+    return (
+        draw(st.sampled_from(("res://", "res://scenes/", "res://scenes/levels/"))) + climb + target
+    )
+
+
+_STRIPPED_STEPS: tuple[str, ...] = ("..2f", "..2F", "..5c", "..5C", "..c0af", "..252f")
+
+
+@st.composite
+def _percent_stripped(draw: DrawFn) -> str:
+    """``..%2f`` with the ``%`` gone (``..2f``): what survives a filter that deletes ``%``."""
+    steps = draw(st.lists(st.sampled_from(_STRIPPED_STEPS), min_size=1, max_size=8))
+    target = draw(_targets())
+    if draw(st.booleans()):
+        target = target.replace("/", "2f")
+    return draw(st.sampled_from(("res://", "res://scenes/", "res://vr/"))) + "".join(steps) + target
+
+
+#: Paddings a Windows loader trims (trailing dots and spaces) or a length limit cuts.
+_PAD_UNITS: tuple[str, ...] = (".", ".", " ", ". ")
+
+
+@st.composite
+def _dot_padding(draw: DrawFn) -> str:
+    """Trailing dots (``passwd.....``) and ``/./././.`` runs, the truncation paddings.
+
+    Trailing padding always ends in ``.`` or a space, so the last segment never
+    ends in ``.tscn``; ``/.`` padding always leaves a ``.`` segment.
+    """
+    folder = draw(st.sampled_from(("res://", "res://scenes/", "res://scenes/levels/")))
+    name = draw(
+        st.one_of(
+            st.sampled_from(_STEMS).map(lambda s: s + ".tscn"),
+            st.sampled_from(_TARGETS).map(lambda t: "../" * 3 + t),
+        )
+    )
+    count = draw(st.integers(min_value=1, max_value=40))
+    if draw(st.booleans()):
+        padding = "".join(draw(st.sampled_from(_PAD_UNITS)) for _ in range(count))
+        return folder + name + padding + draw(st.sampled_from((".", " ")))
+    padding = "/." * count
+    if draw(st.booleans()):
+        return folder + name + padding
+    return folder + padding.lstrip("/") + "/" + name
+
+
+#: Stream wrappers (PHP and others) and the URL-ish prefixes LFI lists carry.
+_WRAPPERS: tuple[str, ...] = (
+    "php://filter/convert.base64-encode/resource=",
+    "php://filter/read=string.rot13/resource=",
+    "php://filter/resource=",
+    "php://input#",
+    "expect://id;",
+    "zip://scenes.zip#",
+    "phar://scenes.phar/",
+    "compress.zlib://",
+    "glob://",
+    "data://text/plain;base64,",
+    "url:file:///",
+    "url:",
+)
+
+
+@st.composite
+def _wrapper_scheme(draw: DrawFn) -> str:
+    """``php://filter/...``, ``expect://``, ``zip://``, ``phar://``, ``url:`` wrappers.
+
+    Placed at the start (a suffix-only check sees ``.tscn``), after ``res://``
+    (a prefix-only check sees ``res://``), or around a scene path.
+    """
+    wrapper = draw(st.sampled_from(_WRAPPERS))
+    tail = draw(
+        st.one_of(
+            _targets(),
+            st.sampled_from(_TARGETS).map(lambda t: "/" + t + ".tscn"),
+            st.sampled_from(("res://vr_main.tscn", "res://scenes/lobby.tscn")),
+        )
+    )
+    shape = draw(st.sampled_from(("start", "after-res", "scenes")))
+    if shape == "start":
+        return wrapper + tail
+    if shape == "after-res":
+        return "res://" + wrapper + tail.removeprefix("res://")
+    return "res://scenes/" + wrapper + tail.removeprefix("res://")
+
+
+_DRIVE_FORMS: tuple[str, ...] = ("c:", "C:", "d:", "Z:")
+_SESSION_SEGMENTS: tuple[str, ...] = ("(S(x))", "(S(abcdef0123456789))", "(A(x))", "(F(x))")
+_WINDOWS_TAILS: tuple[str, ...] = (
+    "::$DATA",
+    ":Zone.Identifier",
+    ":$I30:$INDEX_ALLOCATION",
+)
+
+
+@st.composite
+def _windows_forms(draw: DrawFn) -> str:
+    """Drive-relative paths (``c:WINDOWS\\...``), ASP.NET ``(S(X))`` segments, NTFS streams.
+
+    ``c:name`` (no separator after the colon) is relative to the drive's
+    current directory, not to the project; ``(S(...))`` is a cookieless
+    session segment that ASP.NET strips; ``::$DATA`` names a file's stream.
+    """
+    shape = draw(st.sampled_from(("drive", "res-drive", "session", "stream")))
+    if shape in ("drive", "res-drive"):
+        drive = draw(st.sampled_from(_DRIVE_FORMS))
+        separator = draw(st.sampled_from(("\\", "/")))
+        rest = draw(
+            st.one_of(
+                st.sampled_from(_WINDOWS_TARGETS).map(lambda t: _swap_separators(t, separator)),
+                _targets().map(lambda t: (".." + separator) * 2 + _swap_separators(t, separator)),
+                _targets(),
+            )
+        )
+        return ("res://" if shape == "res-drive" else "") + drive + rest
+    if shape == "session":
+        session = draw(st.sampled_from(_SESSION_SEGMENTS))
+        depth = draw(st.integers(min_value=1, max_value=4))
+        return "res://scenes/" + (session + "/../") * depth + draw(_targets())
+    folder = draw(st.sampled_from(("res://", "res://scenes/")))
+    return folder + draw(st.sampled_from(_STEMS)) + ".tscn" + draw(st.sampled_from(_WINDOWS_TAILS))
+
+
+# --------------------------------------------------------------------------
 # Public registry
 # --------------------------------------------------------------------------
 
@@ -640,6 +915,15 @@ CATEGORIES: Mapping[str, SearchStrategy[str]] = {
     "over-long": _over_long(),
     "dot-segments": _dot_segments(),
     "whitespace-and-quotes": _whitespace_and_quotes(),
+    "percent-percent": _percent_percent(),
+    "control-split-dots": _control_split_dots(),
+    "overlong-legacy": _overlong_legacy(),
+    "wildcard-dots": _wildcard_dots(),
+    "textual-hex": _textual_hex(),
+    "percent-stripped": _percent_stripped(),
+    "dot-padding": _dot_padding(),
+    "wrapper-scheme": _wrapper_scheme(),
+    "windows-forms": _windows_forms(),
 }
 
 
@@ -699,6 +983,7 @@ EXAMPLES: Mapping[str, tuple[str, ...]] = {
         "res://%u002e%u002e/%u002e%u002e/etc/passwd",
         "res://..%u2215..%u2215project.godot",
         "res://..%u005c..%u005coverride.cfg",
+        "res://%u002e%u002e%uF025%u002e%u002e%uEFC8etc%uF025passwd.tscn",
     ),
     "nfkc-fold": (
         "res://\uff0e\uff0e/\uff0e\uff0e/etc/passwd",
@@ -751,5 +1036,54 @@ EXAMPLES: Mapping[str, tuple[str, ...]] = {
         "res://vr_main.tscn; rm -rf /",
         "res://$(id).tscn",
         "res://vr_main.tscn' OR '1'='1",
+    ),
+    "percent-percent": (
+        "res://%%32%65%%32%65/%%32%65%%32%65/etc/passwd.tscn",
+        "res://scenes/%%32%65%%32%65%%32%66%%32%65%%32%65%%32%66project.godot.tscn",
+        "res://..%%32%66..%%35%63override.cfg",
+    ),
+    "control-split-dots": (
+        "res://.%00./.%00./etc/passwd.tscn",
+        "res://scenes/..%00/..%00/project.godot",
+        "res://scenes/levels/..%01/..%01/..%01/override.cfg.tscn",
+    ),
+    "overlong-legacy": (
+        "res://%f8%80%80%80%ae%f8%80%80%80%ae/%f8%80%80%80%ae%f8%80%80%80%ae/etc/passwd.tscn",
+        "res://scenes/%fc%80%80%80%80%ae%fc%80%80%80%80%ae%fc%80%80%80%80%afproject.godot.tscn",
+        "res://%c0.%c0./%c0.%c0./etc/passwd.tscn",
+        "res://%c0%qe%c0%qe%c0%qf%c0%qe%c0%qe%c0%qfetc%c0%qfpasswd.tscn",
+    ),
+    "wildcard-dots": (
+        "res://.?/.?/etc/passwd.tscn",
+        "res://scenes/??/??/project.godot.tscn",
+        "res://scenes/levels/?./?./?./override.cfg",
+    ),
+    "textual-hex": (
+        "res://0x2e0x2e/.0x2e/etc/passwd.tscn",
+        "res://scenes/.0x2e0x2f.0x2e0x2fproject.godot.tscn",
+        "res://..0x2f..0x2fetc0x2fpasswd",
+    ),
+    "percent-stripped": (
+        "res://..2f..2fetc2fpasswd.tscn",
+        "res://scenes/..5c..5cproject.godot.tscn",
+        "res://..2f..2f..2fetc/passwd",
+    ),
+    "dot-padding": (
+        "res://scenes/lobby.tscn.....",
+        "res://vr_main.tscn/./././.",
+        "res://../../../etc/passwd.....",
+        "res://scenes/././././lobby.tscn. . .",
+    ),
+    "wrapper-scheme": (
+        "res://php://filter/convert.base64-encode/resource=project.godot.tscn",
+        "php://filter/convert.base64-encode/resource=/etc/passwd.tscn",
+        "zip://scenes.zip#vr_main.tscn",
+        "res://expect://id;vr_main.tscn",
+    ),
+    "windows-forms": (
+        "res://c:etc/passwd.tscn",
+        "c:WINDOWS\\system32\\drivers\\etc\\hosts",
+        "res://scenes/(S(x))/../(S(x))/../project.godot.tscn",
+        "res://scenes/lobby.tscn::$DATA",
     ),
 }

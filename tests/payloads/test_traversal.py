@@ -8,6 +8,7 @@ silently degrade into plain ``../`` and leave its trick untested.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import unicodedata
@@ -38,6 +39,15 @@ EXPECTED_CATEGORIES = [
     "over-long",
     "dot-segments",
     "whitespace-and-quotes",
+    "percent-percent",
+    "control-split-dots",
+    "overlong-legacy",
+    "wildcard-dots",
+    "textual-hex",
+    "percent-stripped",
+    "dot-padding",
+    "wrapper-scheme",
+    "windows-forms",
 ]
 
 _ALLOWED_PATH = re.compile(
@@ -61,6 +71,37 @@ def _segments(payload: str) -> list[str]:
 def _dot_segments(payload: str) -> bool:
     segments = _segments(payload)
     return ".." not in segments and any(s == "" or s.startswith(".") for s in segments)
+
+
+def _control_split_dots(payload: str) -> bool:
+    decoded = scenepath.decode(payload)
+    stripped = "".join(c for c in decoded if unicodedata.category(c) != "Cc")
+    return stripped != decoded and re.search(r"\.\.[/\\]", stripped) is not None
+
+
+#: A legacy UTF-8 form: a 5- or 6-byte lead, a lead byte followed by a byte that
+#: is no continuation byte, or an escape with a "hex" digit past f.
+_LEGACY_OVERLONG = re.compile(r"%(f8|fc)%|%(c0|c1|e0%80)(\.|/)|%[0-9a-z]?[g-z]", re.I)
+
+
+def _overlong_legacy(payload: str) -> bool:
+    if _LEGACY_OVERLONG.search(payload) is None:
+        return False
+    return _undecodable(payload) or "%" in scenepath.decode(payload)
+
+
+def _wildcard_dots(payload: str) -> bool:
+    segments = re.split(r"[/\\]", scenepath.decode(payload))
+    return any("?" in s and fnmatch.fnmatchcase("..", s) for s in segments)
+
+
+def _dot_padding(payload: str) -> bool:
+    decoded = scenepath.decode(payload)
+    return decoded.endswith((".", " ")) or "/./" in decoded
+
+
+_WRAPPER = re.compile(r"(php|expect|zip|phar|compress\.zlib|glob|data)://|url:", re.I)
+_WINDOWS_FORM = re.compile(r"(\A|//)[A-Za-z]:[^/]|\([SAF]\(|:(:\$DATA|Zone|\$I30)")
 
 
 def _wrong_extension(payload: str) -> bool:
@@ -99,6 +140,21 @@ TRAITS: dict[str, Callable[[str], bool]] = {
     "whitespace-and-quotes": lambda s: any(
         c.isspace() or c in "'\"<>;|&`$" for c in scenepath.decode(s)
     ),
+    "percent-percent": lambda s: (
+        re.search(r"%(%|[0-9a-f]%)", s, re.I) is not None
+        and "%25" not in s
+        and ".." in scenepath.decode(s)
+    ),
+    "control-split-dots": _control_split_dots,
+    "overlong-legacy": _overlong_legacy,
+    "wildcard-dots": _wildcard_dots,
+    "textual-hex": lambda s: re.search(r"0x(2e|2f|5c)", s, re.I) is not None,
+    "percent-stripped": lambda s: (
+        "%" not in s and re.search(r"\.\.(2f|5c|c0af|252f)", s, re.I) is not None
+    ),
+    "dot-padding": _dot_padding,
+    "wrapper-scheme": lambda s: _WRAPPER.search(s) is not None,
+    "windows-forms": lambda s: _WINDOWS_FORM.search(scenepath.decode(s)) is not None,
 }
 
 

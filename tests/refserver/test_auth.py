@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import os
 import stat
@@ -10,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
@@ -164,3 +168,126 @@ def test_write_private_replaces_with_mode_0600(tmp_path: Path) -> None:
     assert path.read_bytes() == b"new"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["token"]
+
+
+# --- stricter than PyJWT, and the verifier attacks' faults ---------------------
+
+
+def _b64(obj: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+
+def _hs256(header: dict[str, Any], claims: dict[str, Any], key: bytes = SECRET) -> str:
+    signing_input = f"{_b64(header)}.{_b64(claims)}"
+    digest = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
+
+
+def _good(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims = {"sub": "x", "iss": "spacetime", "iat": now, "nbf": now, "exp": now + 60}
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+HS256 = {"alg": "HS256", "typ": "JWT"}
+
+
+def test_padding_and_the_standard_alphabet_are_refused_though_pyjwt_reads_them() -> None:
+    token = _hs256(HS256, _good())
+    padded = token + "="
+    jwt.decode(padded, SECRET, algorithms=["HS256"])  # PyJWT alone: accepted
+    with pytest.raises(jwt.DecodeError):
+        _verify(padded)
+    with pytest.raises(jwt.DecodeError):
+        _verify(token.replace(".", "+", 1))  # '+' outside base64url (and two segments)
+    assert _verify(padded, AuthPolicy(strict_encoding=False))["sub"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [("exp", "9999999999"), ("exp", True), ("nbf", "0"), ("nbf", False), ("iat", "0")],
+)
+def test_numeric_dates_must_be_json_numbers(claim: str, value: object) -> None:
+    token = _hs256(HS256, _good(**{claim: value}))
+    with pytest.raises(jwt.PyJWTError):
+        _verify(token)
+
+
+def test_a_numeric_date_beyond_a_double_is_refused_not_a_crash() -> None:
+    header, claims = _b64(HS256), json.dumps(_good(exp=None))[:-1] + ', "exp": 1e400}'
+    signing_input = f"{header}.{base64.urlsafe_b64encode(claims.encode()).rstrip(b'=').decode()}"
+    digest = hmac.new(SECRET, signing_input.encode(), hashlib.sha256).digest()
+    token = f"{signing_input}.{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
+    with pytest.raises(jwt.PyJWTError):
+        _verify(token)
+    assert _verify(token, AuthPolicy(strict_claim_types=False))["sub"] == "x"
+
+
+def test_unknown_crit_is_refused_unless_the_fault_ignores_it() -> None:
+    token = _hs256({**HS256, "crit": ["x-new"], "x-new": 1}, _good())
+    with pytest.raises(jwt.InvalidTokenError):
+        _verify(token)
+    assert _verify(token, AuthPolicy(check_crit=False))["sub"] == "x"
+
+
+FAULT_POLICIES = {
+    "lax-base64": AuthPolicy(strict_encoding=False),
+    "lax-claim-types": AuthPolicy(strict_claim_types=False),
+    "ignore-crit": AuthPolicy(check_crit=False),
+    "trust-jwk": AuthPolicy(trust_jwk=True),
+    "key-url-fail-open": AuthPolicy(key_url_fail_open=True),
+    "kid-path": AuthPolicy(kid_path=True),
+    "kid-sql": AuthPolicy(kid_sql=True),
+    "alg-from-header": AuthPolicy(alg_from_header=True),
+    "fallback-keys": AuthPolicy(fallback_keys=True),
+    "long-token-500": AuthPolicy(crash_above_chars=4096),
+}
+
+
+@pytest.mark.parametrize("policy", FAULT_POLICIES.values(), ids=FAULT_POLICIES.keys())
+def test_each_fault_policy_still_accepts_the_valid_token_and_refuses_a_wrong_key(
+    policy: AuthPolicy,
+) -> None:
+    """A fault loosens one check; the server stays usable and keeps its other checks."""
+    assert _verify(mint_token(SECRET, "spacetime", 60, time.time()), policy)["sub"]
+    with pytest.raises(jwt.PyJWTError):
+        _verify(_hs256(HS256, _good(), OTHER), policy)
+    with pytest.raises(jwt.PyJWTError):
+        _verify(_hs256(HS256, _good(exp=int(time.time()) - 60)), policy)
+
+
+def test_kid_faults_read_the_key_the_kid_leads_to() -> None:
+    dev_null = _hs256({**HS256, "kid": "../" * 10 + "dev/null"}, _good(), b"")
+    sql = _hs256({**HS256, "kid": "x' UNION SELECT 'key'--"}, _good(), b"key")
+    assert _verify(dev_null, AuthPolicy(kid_path=True))["sub"] == "x"
+    assert _verify(sql, AuthPolicy(kid_sql=True))["sub"] == "x"
+    for token in (dev_null, sql):
+        with pytest.raises(jwt.PyJWTError):
+            _verify(token)
+    with pytest.raises(jwt.PyJWTError):  # a kid naming no file is no key at all
+        _verify(_hs256({**HS256, "kid": "missing"}, _good(), b""), AuthPolicy(kid_path=True))
+
+
+def test_duplicate_authorization_headers_get_400_and_only_the_header_authenticates(
+    make_harness: Any,
+) -> None:
+    h = make_harness()
+    valid, bad = f"Bearer {h.token}", f"Bearer {_hs256(HS256, _good(), OTHER)}"
+
+    async def get(headers: list[tuple[str, str]], params: dict[str, str]) -> httpx.Response:
+        transport = httpx.ASGITransport(app=h.api, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://refserver") as c:
+            return await c.get("/jobs", headers=headers, params=params)
+
+    for pair in ((valid, bad), (bad, valid), (valid, valid)):
+        response = asyncio.run(get([("Authorization", v) for v in pair], {}))
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_request"
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    for name in ("access_token", "token", "jwt"):
+        assert asyncio.run(get([], {name: h.token})).status_code == 401
+        assert asyncio.run(get([("Cookie", f"{name}={h.token}")], {})).status_code == 401
+    assert asyncio.run(get([("Authorization", valid)], {})).status_code == 200
+    failures = h.state.counters.auth_failures
+    assert failures == 9

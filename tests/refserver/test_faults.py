@@ -8,14 +8,18 @@ than something every server does.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
+from probes.payloads.jwt_attacks import Attacks, attacker_rsa_key, verifier_attacks
 from refserver.faults import FAMILIES, FAULTS, UnknownFault, catalogue_lines, parse_faults
 
 Check = Callable[[Any, Any], None]
@@ -128,6 +132,116 @@ def _(h: Any, forge: Any) -> None:
     assert h.get("/jobs", headers=_bearer(long_lived), authorized=False).status_code == 200
 
 
+def _attack_status(h: Any, *names: str) -> dict[str, int]:
+    """The status of GET /jobs for each named verifier attack (probes/payloads/jwt_attacks.py)."""
+    cases = _verifier_attacks(h).by_name()
+    statuses = {}
+    for name in names:
+        case = cases[name]
+        headers = [("Authorization", value) for value in case.authorization]
+        if case.cookie:
+            headers.append(("Cookie", case.cookie))
+        response = asyncio.run(_get(h, "/jobs", headers, dict(case.query)))
+        statuses[name] = response.status_code
+    return statuses
+
+
+async def _get(
+    h: Any, path: str, headers: list[tuple[str, str]], params: dict[str, str]
+) -> httpx.Response:
+    """A GET with headers as a list, so one name can repeat (the harness takes a dict)."""
+    transport = httpx.ASGITransport(app=h.api, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://refserver") as client:
+        return await client.get(path, headers=headers, params=params)
+
+
+def _verifier_attacks(h: Any) -> Attacks:
+    return verifier_attacks(
+        h.token, secret=h.state.secret.decode(), now=time.time(), rsa_key=_rsa_key(),
+        issuer=h.settings.issuer, audience=h.settings.audience,
+        max_lifetime_s=h.settings.max_token_lifetime_seconds,
+    )  # fmt: skip
+
+
+@functools.cache
+def _rsa_key() -> Any:
+    return attacker_rsa_key()
+
+
+def _all_pass(h: Any, *names: str) -> None:
+    statuses = _attack_status(h, *names)
+    assert statuses == dict.fromkeys(names, 200), statuses
+
+
+@check("auth-trust-jwk")
+def _(h: Any, forge: Any) -> None:
+    _all_pass(h, "jwk-embedded-oct", "jwk-embedded-rsa")
+
+
+@check("auth-key-url-fail-open")
+def _(h: Any, forge: Any) -> None:
+    _all_pass(h, "jku-attacker-url", "x5u-attacker-url")
+    assert _attack_status(h, "jwk-embedded-rsa") == {"jwk-embedded-rsa": 401}
+
+
+@check("auth-kid-path")
+def _(h: Any, forge: Any) -> None:
+    _all_pass(h, "kid-path-dev-null")
+    assert _attack_status(h, "empty-key") == {"empty-key": 401}  # only through kid
+
+
+@check("auth-kid-sql")
+def _(h: Any, forge: Any) -> None:
+    _all_pass(h, "kid-sql-union")
+
+
+@check("auth-alg-from-header")
+def _(h: Any, forge: Any) -> None:
+    _all_pass(h, "alg-hs384", "alg-rs256-hmac", "alg-es256-hmac", "alg-missing", "alg-null",
+              "alg-array", "alg-lowercase", "alg-trailing-space")  # fmt: skip
+
+
+@check("auth-fallback-keys")
+def _(h: Any, forge: Any) -> None:
+    _all_pass(h, "empty-key", "weak-key-secret")
+    assert _attack_status(h, "weak-key-password") == {"weak-key-password": 401}
+
+
+@check("auth-lax-claim-types", max_token_lifetime_seconds=86400)
+def _(h: Any, forge: Any) -> None:
+    _all_pass(h, "exp-string", "exp-boolean", "exp-overflow", "nbf-string", "nbf-boolean",
+              "nbf-overflow", "exp-missing")  # fmt: skip
+    assert _attack_status(h, "nbf-huge") == {"nbf-huge": 401}
+
+
+@check("auth-ignore-crit")
+def _(h: Any, forge: Any) -> None:
+    _all_pass(h, "crit-unknown")
+
+
+@check("auth-lax-base64")
+def _(h: Any, forge: Any) -> None:
+    _all_pass(h, "b64-padded-signature", "b64-standard-alphabet")
+    assert _attack_status(h, "jws-json-serialization") == {"jws-json-serialization": 401}
+
+
+@check("auth-token-in-query")
+def _(h: Any, forge: Any) -> None:
+    _all_pass(h, "query-access_token", "query-token", "query-jwt", "cookie-access_token",
+              "cookie-token", "cookie-jwt")  # fmt: skip
+
+
+@check("auth-first-authorization-header")
+def _(h: Any, forge: Any) -> None:
+    statuses = _attack_status(h, "duplicate-header-valid-first", "duplicate-header-bad-first")
+    assert statuses == {"duplicate-header-valid-first": 200, "duplicate-header-bad-first": 401}
+
+
+@check("auth-long-token-500")
+def _(h: Any, forge: Any) -> None:
+    assert set(_attack_status(h, "long-token-8k", "long-token-64k").values()) == {500}
+
+
 # --- rate limit --------------------------------------------------------------
 
 
@@ -166,6 +280,31 @@ def _(h: Any, forge: Any) -> None:
     for i in range(5):
         fake = {"X-Forwarded-For": f"198.51.100.{i}"}
         assert h.get("/jobs", headers=fake).status_code == 200
+
+
+@check("ratelimit-trust-client-headers", burst=2, rate_per_second=0.1)
+def _(h: Any, forge: Any) -> None:
+    for i in range(5):
+        assert h.get("/jobs", headers={"X-Real-IP": f"198.51.100.{i}"}).status_code == 200
+
+
+@check("ratelimit-per-token", burst=2, rate_per_second=0.1)
+def _(h: Any, forge: Any) -> None:
+    for i in range(5):  # each new bearer string: a full bucket, so 401 and never 429
+        fresh = {"Authorization": f"Bearer not-a-token-{i}"}
+        assert h.get("/jobs", headers=fresh, authorized=False).status_code == 401
+
+
+@check("ratelimit-per-route", burst=2, rate_per_second=0.1)
+def _(h: Any, forge: Any) -> None:
+    assert [h.get("/jobs").status_code for _ in range(3)] == [200, 200, 429]
+    assert h.get("/scenes").status_code == 200  # another route, another bucket
+
+
+@check("ratelimit-per-connection", burst=2, rate_per_second=0.1)
+def _(h: Any, forge: Any) -> None:
+    ports = [("127.0.0.1", 40000 + i) for i in range(5)]  # one new connection each
+    assert [h.get("/status", peer=peer).status_code for peer in ports] == [200] * 5
 
 
 @check("ratelimit-after-auth", burst=2, rate_per_second=0.1)
@@ -280,6 +419,114 @@ def _(h: Any, forge: Any) -> None:
 def _(h: Any, forge: Any) -> None:
     assert h.post_scene("res://scenes/lobby.tscn.bak").status_code == 404
     assert h.post_scene("res://scenes/lobby.tscn.bak", method="PUT").status_code == 404
+
+
+@check("traversal-percent25-detector")
+def _(h: Any, forge: Any) -> None:
+    assert _leaks(h.post_scene("res://%%32%65%%32%65/%%32%65%%32%65/etc/passwd.tscn"))
+    assert h.post_scene("res://%252e%252e/%252e%252e/etc/passwd.tscn").status_code == 400
+
+
+@check("traversal-strip-control")
+def _(h: Any, forge: Any) -> None:
+    assert _leaks(h.post_scene("res://.%00./.%00./etc/passwd.tscn"))
+    assert h.post_scene("res://../etc/passwd.tscn").status_code == 400
+
+
+@check("traversal-lenient-overlong")
+def _(h: Any, forge: Any) -> None:
+    five = "%f8%80%80%80%ae"
+    assert _leaks(h.post_scene(f"res://{five}{five}/{five}{five}/etc/passwd.tscn"))
+    assert _leaks(h.post_scene("res://%c0%qe%c0%qe%c0%qf%c0%qe%c0%qe%c0%qfetc%c0%qfpasswd.tscn"))
+    assert h.post_scene("res://%c0%ae%c0%ae/etc/passwd.tscn").status_code == 400
+
+
+@check("traversal-iis-percent-u")
+def _(h: Any, forge: Any) -> None:
+    assert _leaks(h.post_scene("res://%u002e%u002e%uF025%u002e%u002e%uEFC8etc%uF025passwd.tscn"))
+
+
+@check("traversal-wildcard-glob")
+def _(h: Any, forge: Any) -> None:
+    assert _leaks(h.post_scene("res://.?/.?/etc/passwd.tscn"))
+    assert _leaks(h.post_scene("res://scenes/??/??/??/etc/passwd.tscn"))
+
+
+@check("traversal-textual-hex")
+def _(h: Any, forge: Any) -> None:
+    assert _leaks(h.post_scene("res://0x2e0x2e/.0x2e/etc/passwd.tscn"))
+
+
+@check("traversal-dot-names-only")
+def _(h: Any, forge: Any) -> None:
+    assert h.post_scene("res://..2f..2fetc2fpasswd.tscn").status_code == 404
+    assert h.post_scene("res://scenes/../lobby.tscn").status_code == 400
+
+
+@check("traversal-trim-dots")
+def _(h: Any, forge: Any) -> None:
+    loaded = h.post_scene("res://scenes/lobby.tscn.....")
+    assert loaded.json() == {"status": "loaded", "scene_path": "res://scenes/lobby.tscn"}
+    assert h.post_scene("res://vr_main.tscn/./././.", method="PUT").status_code == 200
+
+
+@check("traversal-wrapper-scheme")
+def _(h: Any, forge: Any) -> None:
+    assert _leaks(h.post_scene("php://filter/convert.base64-encode/resource=/etc/passwd.tscn"))
+    assert h.post_scene("res://php://filter/resource=project.godot.tscn").status_code == 404
+
+
+@check("traversal-drive-relative")
+def _(h: Any, forge: Any) -> None:
+    assert _leaks(h.post_scene("res://c:etc/passwd.tscn"))
+    assert h.post_scene("res://c:/etc/passwd.tscn").status_code == 400
+
+
+def _scene_body(h: Any, body: bytes, method: str = "POST", **kwargs: Any) -> Any:
+    return h.request(method, "/scene", content=body, **kwargs)
+
+
+@check("traversal-duplicate-key-last")
+def _(h: Any, forge: Any) -> None:
+    body = b'{"scene_path": "res://vr_main.tscn", "scene_path": "res:///etc/passwd.tscn"}'
+    assert _leaks(_scene_body(h, body))
+    reverse = b'{"scene_path": "res:///etc/passwd.tscn", "scene_path": "res://vr_main.tscn"}'
+    assert _scene_body(h, reverse).status_code == 400
+
+
+@check("traversal-query-override")
+def _(h: Any, forge: Any) -> None:
+    response = h.request(
+        "POST",
+        "/scene?scene_path=res:///etc/passwd.tscn",
+        json={"scene_path": "res://vr_main.tscn"},
+    )
+    assert _leaks(response)
+
+
+@check("traversal-json-escape-scan")
+def _(h: Any, forge: Any) -> None:
+    body = rb'{"scene_path": "res://\u002e\u002e/\u002e\u002e/etc/passwd.tscn"}'
+    assert _leaks(_scene_body(h, body))
+    assert _scene_body(h, b'{"scene_path": "res://../etc/passwd.tscn"}').status_code == 400
+
+
+@check("traversal-lenient-body")
+def _(h: Any, forge: Any) -> None:
+    json_body = b'{"scene_path": "res:///etc/passwd.tscn"}'
+    assert _leaks(_scene_body(h, b"\xef\xbb\xbf" + json_body))
+    assert _leaks(_scene_body(h, json_body, headers={"Content-Type": "text/plain"}))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert _leaks(_scene_body(h, b"scene_path=res%3A%2F%2F%2Fetc%2Fpasswd.tscn", headers=form))
+    strict = {"Content-Type": "application/json"}
+    assert _scene_body(h, json_body, headers=strict).status_code == 400
+
+
+@check("traversal-nonstring-500")
+def _(h: Any, forge: Any) -> None:
+    for value in (["res://vr_main.tscn"], {"p": 1}, 3, None):
+        assert h.post_scene(value).status_code == 500
+    assert h.post_scene("res://../x.tscn").status_code == 400
 
 
 # --- contract ----------------------------------------------------------------

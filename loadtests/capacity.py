@@ -1,9 +1,18 @@
-"""Capacity report of a step run: throughput and latency per stage, and where it breaks.
+"""Capacity of a staged run: per stage the load, the latency, the shares and the burn rates.
 
 Pure: it reads the `aggregate` records a load run wrote (the same ones the SLO
-module ingests), merges their HdrHistograms per stage and finds the last
-stage before the first one that misses the SLA or errors. `python -m
-loadtests.capacity reports/load-results.jsonl` prints it for the latest run.
+module ingests), merges their HdrHistograms per stage, and walks the stages by
+increasing load. A stage counts as capacity when all of these hold:
+
+- p95 (the policy's percentile) <= the SLA, judged exactly from `within_sla`;
+- error share <= `--max-error-ratio` and 429 share <= `--max-429-ratio`;
+- availability and latency burn rates <= 1 against the contract's objectives
+  (99.9 % answered and not 5xx; 95 % answered within the SLA).
+
+The capacity is the last such stage before the first that is not; a 429 is no
+availability error by the contract's SLI, so the 429 threshold is what keeps a
+rate-limited stage from being called capacity. `python -m loadtests.capacity
+reports/load-results.jsonl` prints it for the latest run.
 """
 
 from __future__ import annotations
@@ -12,66 +21,165 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtests.latency import merge_encoded, percentile_ms
+from loadtests.latency import merge_encoded, percentile_ms, release
+from loadtests.thresholds import percentile_label, percentile_rank
+
+AVAILABILITY_OBJECTIVE = 0.999  # the contract's default SLOs (docs/slo.md)
+LATENCY_OBJECTIVE = 0.95
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a stage must meet to count as capacity."""
+
+    percentile: float = 95.0
+    max_error_ratio: float = 0.01
+    max_rate_limited_ratio: float = 0.05
+    availability_objective: float = AVAILABILITY_OBJECTIVE
+    latency_objective: float = LATENCY_OBJECTIVE
 
 
 @dataclass(frozen=True)
 class StageRow:
     index: int | None
     users: int | None
-    rate_per_s: float | None
+    rate_per_s: float | None  # the open model's arrival rate, else None
     seconds: float
     requests: int
-    throughput_rps: float
+    answered: int
+    errors: int  # no answer or 5xx: the availability SLI's bad events
+    rate_limited: int
+    within_sla: int
+    offered_rps: float
+    achieved_rps: float  # answered, not 5xx, not 429, per second
     error_ratio: float
     rate_limited_ratio: float
-    within_sla_ratio: float
+    availability_sli: float | None
+    availability_burn_rate: float | None
+    latency_sli: float | None
+    latency_burn_rate: float | None
     p50_ms: float | None
-    p95_ms: float | None
+    p95_ms: float | None  # at the limits' percentile
     p99_ms: float | None
+    misses: tuple[str, ...]  # why it is not capacity; empty when it is
+
+    @property
+    def load(self) -> float:
+        return float(self.rate_per_s if self.rate_per_s is not None else self.users or 0)
 
 
 @dataclass(frozen=True)
 class CapacityReport:
     run_id: str
     sla_ms: float
+    limits: Limits
     rows: tuple[StageRow, ...]
-    knee: StageRow | None  # the busiest stage that still met the SLA and error limit
-    broken: StageRow | None  # the first stage that did not
+    knee: StageRow | None  # the busiest stage that met every limit, below the first that did not
+    broken: StageRow | None  # the first stage (by load) that did not
+
+    @property
+    def criteria(self) -> str:
+        lim = self.limits
+        return (
+            f"highest stage whose {percentile_label(lim.percentile)} <= {self.sla_ms:g} ms, "
+            f"error share <= {_limit(lim.max_error_ratio)}, 429 share <= "
+            f"{_limit(lim.max_rate_limited_ratio)}, burn rate <= 1"
+        )
+
+    def verdict(self) -> str:
+        if self.knee is None:
+            head = f"capacity ({self.criteria}): none, the first stage already misses"
+        else:
+            k = self.knee
+            head = (
+                f"capacity ({self.criteria}): {_users(k.users)} users, "
+                f"{k.achieved_rps:.1f} req/s (stage {_stage(k.index)})"
+            )
+        if self.broken is None and self.knee is not None:
+            head += "\nno stage missed a limit: the capacity is at least this; step higher"
+        if self.broken is not None:
+            b = self.broken
+            head += (
+                f"\nnot capacity: stage {_stage(b.index)} ({_users(b.users)} users, "
+                f"{b.achieved_rps:.1f} req/s): {'; '.join(b.misses)}"
+            )
+        return head
 
     def markdown(self) -> str:
-        head = (
-            "| stage | users | rate/s | s | requests | req/s | error | 429 "
-            f"| <= {self.sla_ms:g} ms | p50 ms | p95 ms | p99 ms |\n"
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-        )
-        lines = [
-            f"| {_f(r.index)} | {_f(r.users)} | {_f(r.rate_per_s)} | {r.seconds:g} "
-            f"| {r.requests} | {r.throughput_rps:.1f} | {r.error_ratio:.4f} "
-            f"| {r.rate_limited_ratio:.4f} | {r.within_sla_ratio:.4f} "
-            f"| {_f(r.p50_ms)} | {_f(r.p95_ms)} | {_f(r.p99_ms)} |"
-            for r in self.rows
+        lim, label = self.limits, percentile_label(self.limits.percentile)
+        load = [
+            f"| stage | users | offered | achieved | duration | requests | p50 | {label} | p99 "
+            "| errors | 429 | capacity |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|",
         ]
-        if self.knee is None:
-            verdict = "no stage met the SLA"
-        else:
-            verdict = (
-                f"capacity: {self.knee.throughput_rps:.1f} req/s at stage {self.knee.index} "
-                f"({self.knee.users} users)"
+        for r in self.rows:
+            load.append(
+                f"| {_stage(r.index)} | {_users(r.users)} | {r.offered_rps:.1f} req/s "
+                f"| {r.achieved_rps:.1f} req/s | {r.seconds:.1f} s | {r.requests} "
+                f"| {_ms(r.p50_ms)} | {_ms(r.p95_ms)} | {_ms(r.p99_ms)} "
+                f"| {_pct(r.error_ratio)} | {_pct(r.rate_limited_ratio)} "
+                f"| {'yes' if not r.misses else 'no: ' + '; '.join(r.misses)} |"
             )
-        if self.broken is not None:
-            verdict += f"; broke at stage {self.broken.index} ({self.broken.users} users)"
-        return head + "\n".join(lines) + f"\n\n{verdict}\n"
+        slo = [
+            f"| stage | users | availability SLI (objective {_limit(lim.availability_objective)}) "
+            f"| availability burn rate | latency SLI (<= {self.sla_ms:g} ms, objective "
+            f"{_limit(lim.latency_objective)}) | latency burn rate |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in self.rows:
+            slo.append(
+                f"| {_stage(r.index)} | {_users(r.users)} | {_pct(r.availability_sli, 3)} "
+                f"| {_burn(r.availability_burn_rate)} | {_pct(r.latency_sli, 3)} "
+                f"| {_burn(r.latency_burn_rate)} |"
+            )
+        return (
+            f"## Capacity: load run {self.run_id}\n\n### Load and latency per stage\n\n"
+            + "\n".join(load)
+            + "\n\n### SLI and error-budget burn rate per stage\n\n"
+            + "\n".join(slo)
+            + f"\n\n{self.verdict()}\n"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "sla_ms": self.sla_ms,
+            "limits": asdict(self.limits),
+            "criteria": self.criteria,
+            "stages": [asdict(r) for r in self.rows],
+            "capacity": asdict(self.knee) if self.knee else None,
+            "first_miss": asdict(self.broken) if self.broken else None,
+        }
 
 
-def _f(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.1f}" if isinstance(value, float) else str(value)
+def _stage(index: int | None) -> str:
+    return "-" if index is None else str(index + 1)
+
+
+def _users(users: int | None) -> str:
+    return "-" if users is None else str(users)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    """A measured share, fixed digits: `3.10 %`."""
+    return "-" if value is None else f"{value * 100:.{digits}f} %"
+
+
+def _limit(value: float) -> str:
+    """A configured limit as given: `1 %`, `99.9 %`."""
+    return f"{value * 100:g} %"
+
+
+def _burn(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
 
 
 def latest_run(records: Iterable[dict[str, Any]]) -> str | None:
@@ -82,14 +190,36 @@ def latest_run(records: Iterable[dict[str, Any]]) -> str | None:
     return run_id
 
 
+def _misses(row: dict[str, Any], sla_ms: float, limits: Limits) -> tuple[str, ...]:
+    """Every limit the stage misses, each with its figure, its unit and its limit."""
+    misses = []
+    label = percentile_label(limits.percentile)
+    answered = row["answered"]
+    if answered and row["within_sla"] < percentile_rank(answered, limits.percentile):
+        p = row["p95_ms"]
+        figure = "-" if p is None else f"{p:.1f} ms"
+        misses.append(f"{label} {figure} > {sla_ms:g} ms")
+    if row["error_ratio"] > limits.max_error_ratio:
+        misses.append(f"error share {_pct(row['error_ratio'])} > {_limit(limits.max_error_ratio)}")
+    if row["rate_limited_ratio"] > limits.max_rate_limited_ratio:
+        misses.append(
+            f"429 share {_pct(row['rate_limited_ratio'])} > {_limit(limits.max_rate_limited_ratio)}"
+        )
+    for name in ("availability", "latency"):
+        burn = row[f"{name}_burn_rate"]
+        if burn is not None and burn > 1.0 + 1e-9:
+            misses.append(f"{name} burn rate {burn:.2f}x > 1x")
+    return tuple(misses)
+
+
 def build(
     records: Sequence[dict[str, Any]],
     *,
     run_id: str,
-    percentile: float = 95.0,
-    max_error_ratio: float = 0.01,
+    limits: Limits | None = None,
 ) -> CapacityReport:
     """Rows per stage, in stage order, from one run's aggregate records."""
+    limits = limits or Limits()
     groups: dict[int | None, list[dict[str, Any]]] = {}
     for record in records:
         if record.get("kind") == "aggregate" and record.get("run_id") == run_id:
@@ -102,39 +232,57 @@ def build(
     for index in sorted(groups, key=lambda i: (i is None, i or 0)):
         group = groups[index]
         stage = group[0].get("stage") or {}
-        seconds = len({r["ts"] for r in group}) * float(group[0]["bucket_s"])
+        spans = {float(r["ts"]): float(r["bucket_s"]) for r in group}
+        seconds = sum(spans.values())
         total = sum(r["total"] for r in group)
         answered = sum(r["answered"] for r in group)
-        errors = total - answered + sum(r["server_errors"] for r in group)
+        server_errors = sum(r["server_errors"] for r in group)
+        limited = sum(r["rate_limited"] for r in group)
+        within = sum(r["within_sla"] for r in group)
+        errors = total - answered + server_errors
         histogram = merge_encoded(r["hdr"] for r in group)
-        rows.append(
-            StageRow(
-                index=index,
-                users=stage.get("users"),
-                rate_per_s=stage.get("rate_per_s"),
-                seconds=seconds,
-                requests=total,
-                throughput_rps=total / seconds if seconds else 0.0,
-                error_ratio=errors / total if total else 0.0,
-                rate_limited_ratio=sum(r["rate_limited"] for r in group) / total if total else 0.0,
-                within_sla_ratio=sum(r["within_sla"] for r in group) / answered
-                if answered
-                else 0.0,
-                p50_ms=percentile_ms(histogram, 50),
-                p95_ms=percentile_ms(histogram, percentile),
-                p99_ms=percentile_ms(histogram, 99),
-            )
-        )
+        availability = 1.0 - errors / total if total else None
+        latency = within / answered if answered else None
+        rate = stage.get("rate_per_s")
+        figures: dict[str, Any] = {
+            "index": index,
+            "users": stage.get("users"),
+            "rate_per_s": rate,
+            "seconds": seconds,
+            "requests": total,
+            "answered": answered,
+            "errors": errors,
+            "rate_limited": limited,
+            "within_sla": within,
+            "offered_rps": float(rate) if rate else (total / seconds if seconds else 0.0),
+            "achieved_rps": (answered - server_errors - limited) / seconds if seconds else 0.0,
+            "error_ratio": errors / total if total else 0.0,
+            "rate_limited_ratio": limited / total if total else 0.0,
+            "availability_sli": availability,
+            "availability_burn_rate": _burn_rate(availability, limits.availability_objective),
+            "latency_sli": latency,
+            "latency_burn_rate": _burn_rate(latency, limits.latency_objective),
+            "p50_ms": percentile_ms(histogram, 50),
+            "p95_ms": percentile_ms(histogram, limits.percentile),
+            "p99_ms": percentile_ms(histogram, 99),
+        }
+        release(histogram)
+        rows.append(StageRow(**figures, misses=_misses(figures, sla_ms, limits)))
     knee = broken = None
-    for row in rows:
-        if row.index is None:
+    staged = sorted((r for r in rows if r.index is not None), key=lambda r: (r.load, r.index))
+    for row in staged:
+        if row.requests == 0:
             continue
-        ok = row.within_sla_ratio >= percentile / 100.0 and row.error_ratio <= max_error_ratio
-        if not ok:
+        if row.misses:
             broken = row
             break
         knee = row
-    return CapacityReport(run_id, sla_ms, tuple(rows), knee, broken)
+    return CapacityReport(run_id, sla_ms, limits, tuple(rows), knee, broken)
+
+
+def _burn_rate(sli: float | None, objective: float) -> float | None:
+    """How fast the stage spends the budget: 1 spends it exactly over the SLO's period."""
+    return None if sli is None else (1.0 - sli) / (1.0 - objective)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -148,11 +296,39 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a ratio within [0, 1], got {text}")
+    return value
+
+
+def _objective(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected an objective within (0, 1), got {text}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtests.capacity", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.capacity",
+        description="Capacity of a staged load run: load, latency and burn rate per stage.",
+    )
     parser.add_argument("results", type=Path, help="load results JSONL file")
     parser.add_argument("--run-id", help="run to report (default: the last in the file)")
-    parser.add_argument("--percentile", type=float, default=95.0)
+    parser.add_argument("--percentile", type=float, default=95.0, help="default 95")
+    parser.add_argument("--max-error-ratio", type=_ratio, default=0.01, help="default 0.01")
+    parser.add_argument("--max-429-ratio", type=_ratio, default=0.05, help="default 0.05")
+    parser.add_argument(
+        "--availability-objective", type=_objective, default=AVAILABILITY_OBJECTIVE,
+        help="default 0.999 (the contract's SLO)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--latency-objective", type=_objective, default=LATENCY_OBJECTIVE,
+        help="share answered within the SLA, default 0.95 (the contract's SLO)",
+    )  # fmt: skip
+    parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     args = parser.parse_args(argv)
     try:
         records = read_records(args.results)
@@ -163,12 +339,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run_id is None:
         print(f"loadtests.capacity: {args.results}: no load aggregate records", file=sys.stderr)
         return 2
+    limits = Limits(
+        percentile=args.percentile,
+        max_error_ratio=args.max_error_ratio,
+        max_rate_limited_ratio=args.max_429_ratio,
+        availability_objective=args.availability_objective,
+        latency_objective=args.latency_objective,
+    )
     try:
-        report = build(records, run_id=run_id, percentile=args.percentile)
+        report = build(records, run_id=run_id, limits=limits)
     except ValueError as exc:
         print(f"loadtests.capacity: {exc}", file=sys.stderr)
         return 2
     print(report.markdown(), end="")
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
     return 0
 
 

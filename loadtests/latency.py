@@ -19,7 +19,7 @@ reads the clock or does I/O: times are arguments.
 
 from __future__ import annotations
 
-import math
+import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -208,7 +208,7 @@ class OpenCounts:
         }
 
 
-BucketKey = tuple[str, str, int]  # method, endpoint, bucket index (start // bucket_s)
+BucketKey = tuple[str, str, int]  # method, endpoint, bucket index (see `LatencyBook.index_of`)
 EndpointKey = tuple[str, str]
 
 
@@ -224,8 +224,24 @@ class ClosedBucket:
     hdr: str
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the run with one stage: buckets of `bucket_s` from `origin_s` on.
+
+    Bucket `first_index + k` covers `[origin_s + k * bucket_s, ...)`, cut short at
+    the next segment's origin, so no bucket spans a stage change.
+    """
+
+    origin_s: float
+    first_index: int
+
+
 class LatencyBook:
-    """All tallies of one process: open buckets, whole-run totals and open-model counts."""
+    """All tallies of one process: open buckets, whole-run totals and open-model counts.
+
+    Buckets are `bucket_s` wide on a grid that restarts at each `new_segment`
+    (a stage change): a bucket never spans two stages, whatever the width.
+    """
 
     def __init__(self, sla_ms: float, bucket_s: float = 10.0) -> None:
         if sla_ms <= 0 or bucket_s <= 0:
@@ -233,11 +249,52 @@ class LatencyBook:
         self.sla_ms = sla_ms
         self.bucket_s = bucket_s
         self._sla_us = sla_ms * 1000.0
+        self.segments: list[Segment] = [Segment(0.0, 0)]
+        self._origins: list[float] = [0.0]
         self._open: dict[BucketKey, Tally] = {}
         self.run: dict[EndpointKey, Tally] = {}
         self.open_counts = OpenCounts()
         self._closed_through = -1  # every bucket index <= this has been written
         self.late_folded = 0
+
+    # -- the bucket grid -------------------------------------------------------
+
+    def index_of(self, t_s: float) -> int:
+        """The bucket a request started at `t_s` belongs to."""
+        segment = self.segments[-1]
+        if t_s < segment.origin_s:  # started before the last stage change (rare)
+            segment = self.segments[max(0, bisect.bisect_right(self._origins, t_s) - 1)]
+        return segment.first_index + int((t_s - segment.origin_s) // self.bucket_s)
+
+    def new_segment(self, origin_s: float, first_index: int | None = None) -> Segment:
+        """Start a fresh bucket at `origin_s` (a stage change); the one before ends there.
+
+        A worker passes the master's `first_index` so every process numbers
+        buckets alike; the master (or local process) leaves it to be computed.
+        """
+        if first_index is None:
+            first_index = self.index_of(origin_s) + 1
+        if origin_s <= self.segments[-1].origin_s or first_index <= self.segments[-1].first_index:
+            return self.segments[-1]
+        segment = Segment(origin_s, first_index)
+        self.segments.append(segment)
+        self._origins.append(origin_s)
+        return segment
+
+    def span_of(self, index: int, end_s: float | None = None) -> tuple[float, float]:
+        """`(start_s, width_s)` of bucket `index`: cut at the next stage change, or `end_s`."""
+        position = 0
+        for i, segment in enumerate(self.segments):
+            if segment.first_index <= index:
+                position = i
+        segment = self.segments[position]
+        start = segment.origin_s + (index - segment.first_index) * self.bucket_s
+        stop = start + self.bucket_s
+        if position + 1 < len(self.segments):
+            stop = min(stop, self.segments[position + 1].origin_s)
+        if end_s is not None and start < end_s < stop:
+            stop = end_s
+        return start, max(stop - start, 0.0)
 
     # -- recording (hot path) -------------------------------------------------
 
@@ -256,7 +313,7 @@ class LatencyBook:
         With `corrected_ms` (open model) the corrected value is the one judged
         and the uncorrected one is kept beside it.
         """
-        index = int(start_s // self.bucket_s)
+        index = self.index_of(start_s)
         if index <= self._closed_through:
             index = self._closed_through + 1
             self.late_folded += 1
@@ -375,15 +432,15 @@ class LatencyBook:
 
     def close_due(self, now_s: float, lag_s: float) -> list[ClosedBucket]:
         """Close every bucket that ended more than `lag_s` ago; fold them into the run."""
-        through = math.floor((now_s - lag_s) / self.bucket_s) - 1
-        return self._close(through)
+        return self._close(self.index_of(now_s - lag_s) - 1)
 
-    def close_all(self) -> list[ClosedBucket]:
+    def close_all(self, end_s: float | None = None) -> list[ClosedBucket]:
+        """Close every open bucket; the one holding `end_s` (the run's end) is cut there."""
         if not self._open:
             return []
-        return self._close(max(index for _, _, index in self._open))
+        return self._close(max(index for _, _, index in self._open), end_s)
 
-    def _close(self, through: int) -> list[ClosedBucket]:
+    def _close(self, through: int, end_s: float | None = None) -> list[ClosedBucket]:
         if through <= self._closed_through:
             return []
         due = sorted((k for k in self._open if k[2] <= through), key=lambda k: (k[2], k[1], k[0]))
@@ -401,9 +458,8 @@ class LatencyBook:
             release(histogram)
             release(tally.hdr_uncorrected)
             tally.hdr = tally.hdr_uncorrected = None
-            closed.append(
-                ClosedBucket(method, endpoint, index * self.bucket_s, self.bucket_s, tally, encoded)
-            )
+            start, width = self.span_of(index, end_s)
+            closed.append(ClosedBucket(method, endpoint, start, width, tally, encoded))
         self._closed_through = through
         return closed
 
@@ -413,6 +469,18 @@ class LatencyBook:
             tally = self.run[key]
             tally.settle()
             yield key, tally
+
+    def live(self) -> list[tuple[EndpointKey, Tally]]:
+        """Whole-run tallies so far, open buckets included, as new tallies (for the web UI).
+
+        The caller owns them: `release` their histograms when done.
+        """
+        merged: dict[EndpointKey, Tally] = {}
+        for key, tally in self.run.items():
+            merged.setdefault(key, Tally()).add(tally)
+        for (method, endpoint, _), tally in self._open.items():
+            merged.setdefault((method, endpoint), Tally()).add(tally)
+        return sorted(merged.items(), key=lambda item: (item[0][1], item[0][0]))
 
     def total_requests(self) -> int:
         return sum(t.total for t in self.run.values()) + sum(t.total for t in self._open.values())

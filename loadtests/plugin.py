@@ -35,16 +35,17 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests import options as _options  # noqa: F401  (registers the --st-* options)
-from loadtests import state
-from loadtests.latency import LatencyBook
+from loadtests import state, webui
+from loadtests.latency import LatencyBook, Segment
 from loadtests.openmodel import dispatcher_count
+from loadtests.options import form_values  # (importing it registers the --st-* options)
 from loadtests.results import LoadResults, RunInfo, without_credentials
 from loadtests.settings import Settings, SettingsError, refuse_production, token_path
 from loadtests.settings import build as build_settings
-from loadtests.stages import StageError, load_tables, select
+from loadtests.stages import StageError, bucket_width, load_tables, select
 from loadtests.state import ProcessState, Token
 from loadtests.summary import (
+    check_lines,
     document,
     endpoint_summaries,
     exact_table,
@@ -52,13 +53,15 @@ from loadtests.summary import (
     open_line,
     passed_line,
 )
-from loadtests.thresholds import judge, reason
+from loadtests.thresholds import checks, judge, reason
 from probes.profile import Profile, ProfileError
 from probes.profile import load as load_profile
 from probes.results import suite_commit
 from probes.target import TargetError, read_secret_file
 
 PREFIX = "loadtests: "
+DEFAULT_BUCKET_S = 10.0
+SEGMENT_MESSAGE = "spacetime_segments"  # master -> workers: where each stage's buckets begin
 FLUSH_EVERY_S = 1.0
 # A bucket is written this long after it ends: workers report every 3 s, and a
 # request is filed under the bucket it started in, so slow answers land late.
@@ -123,21 +126,22 @@ def _writable(path: Path) -> None:
 def _state(environment: Environment, settings: Settings, token: Token) -> ProcessState:
     runner = environment.runner
     table = None
-    if settings.shape is not None and not isinstance(runner, WorkerRunner):  # master runs shapes
-        try:
+    try:
+        if settings.shape is not None:  # workers too: their buckets must be the master's width
             table = select(load_tables(settings.stages_path), settings.shape)
             table = table.scaled(settings.time_scale)
-        except StageError as exc:
-            raise SetupError(str(exc)) from None
+        bucket_s = bucket_width(table, settings.bucket_s, default_s=DEFAULT_BUCKET_S)
+    except StageError as exc:
+        raise SetupError(str(exc)) from None
     distributed = isinstance(runner, MasterRunner | WorkerRunner)
     workers = int(getattr(environment.parsed_options, "expect_workers", None) or 1)
     model = settings.open_model
     return ProcessState(
         settings=settings,
         token=token,
-        book=LatencyBook(settings.policy.sla_ms, settings.bucket_s),
+        book=LatencyBook(settings.policy.sla_ms, bucket_s),
         dispatchers=dispatcher_count(model.dispatchers if model else None, workers, distributed),
-        table=table,
+        table=None if isinstance(runner, WorkerRunner) else table,  # the master runs shapes
     )
 
 
@@ -153,6 +157,7 @@ class Coordinator:
         self.writer: LoadResults | None = None
         self.flusher: gevent.Greenlet | None = None
         self.started = False
+        self.form: dict[str, Any] = {}  # the --st-* form values the state was built from
 
     def start(self) -> None:
         if self.started:
@@ -189,17 +194,16 @@ class Coordinator:
         if self.flusher is not None:
             self.flusher.kill(block=False)
         book = self.st.book
-        self._write(book.close_all())
+        self._write(book.close_all(time.time()))
         policy = self.st.settings.policy
         summaries = endpoint_summaries(book, policy.percentile)
         counts = book.open_counts
         model = self.st.settings.open_model
-        breaches = judge(
-            summaries,
-            policy,
-            intended=counts.intended if model else 0,
-            dropped=counts.dropped if model else 0,
-        )
+        open_counts = {
+            "intended": counts.intended if model else 0,
+            "dropped": counts.dropped if model else 0,
+        }
+        breaches = judge(summaries, policy, **open_counts)
         failure = reason(breaches)
         runner = self.environment.runner
         code = 1 if failure else 0
@@ -212,6 +216,8 @@ class Coordinator:
             say(line)
         if model:
             say(open_line(open_figures(book)))
+        for line in check_lines(checks(summaries, policy, **open_counts)):
+            say(line)
         if book.late_folded:
             say(
                 f"{book.late_folded} requests answered after their bucket was written "
@@ -253,15 +259,15 @@ def _write_summary(path: Path, body: dict[str, Any]) -> None:
 
 
 def _print_capacity(results: Path, run_id: str, policy: Any) -> None:
-    from loadtests.capacity import build, read_records
+    from loadtests.capacity import Limits, build, read_records
 
+    limits = Limits(
+        percentile=policy.percentile,
+        max_error_ratio=policy.max_error_ratio,
+        max_rate_limited_ratio=policy.max_rate_limited_ratio,
+    )
     try:
-        report = build(
-            read_records(results),
-            run_id=run_id,
-            percentile=policy.percentile,
-            max_error_ratio=policy.max_error_ratio,
-        )
+        report = build(read_records(results), run_id=run_id, limits=limits)
     except (OSError, ValueError):
         return
     print("\n" + report.markdown(), file=sys.stderr, flush=True)
@@ -291,9 +297,12 @@ def _fail(message: str) -> None:
 
 
 @events.init.add_listener
-def on_init(environment: Environment, runner: Any = None, **_kwargs: Any) -> None:
+def on_init(
+    environment: Environment, runner: Any = None, web_ui: Any = None, **_kwargs: Any
+) -> None:
     if isinstance(runner, WorkerRunner):
         environment.events.report_to_master.add_listener(_reporter(environment))
+        runner.register_message(SEGMENT_MESSAGE, _segment_receiver(environment))
         if getattr(environment.parsed_options, "processes", None):
             gevent.spawn(_exit_with_parent, os.getppid())
         return
@@ -314,13 +323,56 @@ def on_init(environment: Environment, runner: Any = None, **_kwargs: Any) -> Non
         return
     if settings.target and not environment.host:
         environment.host = settings.target  # the profile's target stands in for --host
-    state.attach(environment, st)
+    _attach(environment, st)
     coordinator = Coordinator(environment, st)
+    coordinator.form = form_values(options)
     _coordinators[id(environment)] = coordinator
+    state.on_shape_start(environment, lambda: _apply_form(environment))
+    if web_ui is not None:
+        webui.install(web_ui, lambda: state.of(environment))
     if isinstance(runner, MasterRunner):
         environment.events.worker_report.add_listener(_merger(environment))
     if runner is not None and getattr(options, "headless", False):
         gevent.signal_handler(signal.SIGTERM, _end_shape_on_sigterm, runner)
+        if not getattr(options, "st_stats_table", False):
+            options.only_summary = True  # stage lines instead of Locust's table every 2 s
+
+
+def _attach(environment: Environment, st: ProcessState) -> None:
+    """Make `st` the process's state; a stage change prints its line and tells the workers."""
+
+    def on_stage(_segment: Segment, line: str | None) -> None:
+        if line is not None:
+            say(line)
+        runner = environment.runner
+        if isinstance(runner, MasterRunner):
+            segments = [[s.origin_s, s.first_index] for s in st.book.segments[1:]]
+            runner.send_message(SEGMENT_MESSAGE, {"segments": segments})
+
+    st.stage_listeners.append(on_stage)
+    state.attach(environment, st)
+
+
+_pending_segments: dict[int, list[list[float]]] = {}
+
+
+def _segment_receiver(environment: Environment) -> Any:
+    """A worker numbers its buckets as the master does: the master's stage changes."""
+
+    def on_segments(msg: Any, **_kwargs: Any) -> None:
+        segments = list(msg.data.get("segments") or [])
+        st = state.of(environment)
+        if st is None:  # the message comes before the spawn that starts the test
+            _pending_segments[id(environment)] = segments
+        else:
+            _apply_segments(st, segments)
+
+    return on_segments
+
+
+def _apply_segments(st: ProcessState, segments: Sequence[Sequence[float]]) -> None:
+    for origin_s, first_index in segments:
+        st.book.new_segment(float(origin_s), int(first_index))
 
 
 def _end_shape_on_sigterm(runner: Any) -> None:
@@ -343,13 +395,15 @@ def on_test_start(environment: Environment, **_kwargs: Any) -> None:
         if state.of(environment) is None:
             try:
                 settings = _settings(environment.parsed_options)
-                state.attach(environment, _state(environment, settings, _token(settings)))
+                st = _state(environment, settings, _token(settings))
+                _apply_segments(st, _pending_segments.pop(id(environment), []))
+                state.attach(environment, st)
             except SetupError as exc:
                 say(f"worker cannot start: {exc}")
                 environment.runner.quit()
         return
     coordinator = _coordinators.get(id(environment))
-    if coordinator is None:
+    if coordinator is None or not _apply_form(environment):
         return
     st = coordinator.st
     if environment.host and environment.host.rstrip("/") != (st.settings.target or ""):
@@ -361,6 +415,48 @@ def on_test_start(environment: Environment, **_kwargs: Any) -> None:
                 gevent.spawn(environment.runner.quit)
             return
     coordinator.start()
+
+
+def _apply_form(environment: Environment) -> bool:
+    """Web UI: build this start's settings from the form's --st-* values.
+
+    Called as a shape starts (before its first tick) and at test start; only
+    a change of the values rebuilds. The first start builds the state afresh;
+    a later one keeps the run's tallies and its bucket width, and refuses a new
+    SLA (the tallies counted answers within the old one). False: do not start.
+    """
+    coordinator = _coordinators.get(id(environment))
+    options = environment.parsed_options
+    if coordinator is None or options is None or getattr(options, "headless", False):
+        return True
+    try:
+        values = form_values(options)
+        if values == coordinator.form:
+            return True
+        settings = _settings(options)
+        fresh = _state(environment, settings, coordinator.st.token)
+    except (SettingsError, SetupError) as exc:
+        return _refuse_start(environment, str(exc))
+    old = coordinator.st
+    if coordinator.started:
+        if settings.policy.sla_ms != old.settings.policy.sla_ms:
+            return _refuse_start(
+                environment,
+                f"--st-sla-ms cannot change within a run ({old.settings.policy.sla_ms:g} ms): "
+                "restart Locust to judge another SLA",
+            )
+        fresh.book, fresh.stage_log = old.book, old.stage_log
+    coordinator.form = values
+    coordinator.st = fresh
+    _attach(environment, fresh)
+    return True
+
+
+def _refuse_start(environment: Environment, line: str) -> bool:
+    say(line)
+    if environment.runner is not None:
+        gevent.spawn(environment.runner.stop)
+    return False
 
 
 def _retarget(settings: Settings, host: str) -> Settings:

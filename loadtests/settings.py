@@ -53,7 +53,7 @@ class Settings:
     open_model: OpenModel | None
     results_path: Path
     summary_path: Path | None
-    bucket_s: float
+    bucket_s: float | None  # None: fit the stages (stages.bucket_width)
     think_scale: float
     read_only: bool
     allow_production: bool
@@ -169,7 +169,7 @@ def build(options: Mapping[str, Any], profile: Profile | None) -> Settings:
         open_model=open_model,
         results_path=Path(options.get("st_results") or DEFAULT_PATH),
         summary_path=Path(summary) if summary else None,
-        bucket_s=_positive(options, "st_bucket_s", "--st-bucket-s") or 10.0,
+        bucket_s=_positive(options, "st_bucket_s", "--st-bucket-s"),
         think_scale=1.0 if think_scale is None else float(think_scale),
         read_only=bool(options.get("st_read_only")),
         allow_production=bool(options.get("st_allow_production")),

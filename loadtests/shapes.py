@@ -16,6 +16,7 @@ from locust.user import User
 
 from loadtests import state
 from loadtests.openmodel import ArrivalUser
+from loadtests.stages import progress_line
 from loadtests.users import ContainerHealthcheckUser
 
 Tick = tuple[int, float, list[type[User]]] | None
@@ -23,6 +24,13 @@ Tick = tuple[int, float, list[type[User]]] | None
 
 class SpaceTimeShape(LoadTestShape):
     use_common_options = True
+
+    def reset_time(self) -> None:
+        """Locust calls this as the shape starts, before the first tick."""
+        super().reset_time()
+        runner = getattr(self, "runner", None)
+        if runner is not None:
+            state.shape_starting(runner.environment)
 
     def tick(self) -> Tick:
         runner = self.runner
@@ -40,9 +48,8 @@ class SpaceTimeShape(LoadTestShape):
             return None
         if settings.open_model is not None:
             users = st.dispatchers
-            st.stage_log.note(
-                now, {"index": 0, "users": users, "rate_per_s": settings.open_model.rate_per_s}
-            )
+            rate = settings.open_model.rate_per_s
+            st.enter_stage(now, {"index": 0, "users": users, "rate_per_s": rate}, None)
             return users, float(users), [ArrivalUser]
         closed = [
             c
@@ -51,13 +58,14 @@ class SpaceTimeShape(LoadTestShape):
             and not (c is ContainerHealthcheckUser and settings.manager_url is None)
         ]
         if st.table is not None:
-            stage = st.table.at(self.get_run_time())
+            elapsed = self.get_run_time()
+            stage = st.table.at(elapsed)
             if stage is None:
                 return None
-            st.stage_log.note(now, stage.describe())
+            st.enter_stage(now, stage.describe(), progress_line(st.table, stage, elapsed))
             return stage.users, stage.spawn_rate, closed
         options = environment.parsed_options
         users = int(getattr(options, "num_users", None) or 1)
         spawn_rate = float(getattr(options, "spawn_rate", None) or 1)
-        st.stage_log.note(now, None)
+        st.enter_stage(now, None, None)
         return users, spawn_rate, closed

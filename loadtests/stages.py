@@ -8,6 +8,7 @@ keeps this module free of Locust so it is tested in process.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -130,30 +131,78 @@ def select(tables: Mapping[str, StageTable], name: str) -> StageTable:
         ) from None
 
 
+def progress_line(table: StageTable, stage: Stage, elapsed_s: float) -> str:
+    """The headless progress line printed as a stage begins: `stage 2 of 6: 20 users, 600 s left`.
+
+    `left` is what remains of the whole table from this stage's scheduled start
+    (the shape ticks once a second, so the tick itself may come a little later).
+    """
+    started = sum(s.duration_s for s in table.stages[: stage.index])
+    left = max(table.duration_s - max(started, elapsed_s - 1.0), 0.0)
+    position = f"stage {stage.index + 1} of {len(table.stages)}"
+    return f"{position}: {stage.users} users, {_seconds(left)} s left"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.3g}"
+
+
+def bucket_width(
+    table: StageTable | None, configured_s: float | None, *, default_s: float
+) -> float:
+    """The results bucket width for a run of `table` (already time-scaled).
+
+    A bucket never spans a stage change (the book restarts its grid at each
+    one), but a bucket longer than a stage would make that stage one short
+    bucket among long ones: a configured width above the shortest stage is
+    refused. Left unset, the width is the largest that divides the shortest
+    stage and does not exceed `default_s` (10 s: 10 for the built-in tables,
+    3 s for `step` at `--st-time-scale 0.025`).
+    """
+    if table is None:
+        return configured_s or default_s
+    shortest = min(table.stages, key=lambda s: s.duration_s)
+    if configured_s is None:
+        return shortest.duration_s / math.ceil(shortest.duration_s / default_s - 1e-9)
+    if configured_s > shortest.duration_s + 1e-9:
+        raise StageError(
+            f"--st-bucket-s {configured_s:g} is longer than stage {shortest.index + 1} of "
+            f"{table.name} ({shortest.duration_s:g} s as scaled): give --st-bucket-s <= "
+            f"{shortest.duration_s:g}, or leave it out to fit the stages"
+        )
+    return configured_s
+
+
 class StageLog:
     """When each stage began (wall clock), so a results bucket can name its stage.
 
-    A bucket that straddles a change is given the stage it overlaps most; the
-    built-in tables change stage on bucket boundaries, so that is rare.
+    Each change also starts a new bucket in the `LatencyBook` (`new_segment`,
+    same time), so a bucket lies within one stage: it is the stage in force at
+    the bucket's start.
     """
 
     def __init__(self) -> None:
         self._changes: list[tuple[float, dict[str, Any] | None]] = []
 
-    def note(self, now_s: float, stage: dict[str, Any] | None) -> None:
+    def note(self, now_s: float, stage: dict[str, Any] | None) -> bool:
+        """Record the stage in force at `now_s`; True when it is a change."""
         if not self._changes or self._changes[-1][1] != stage:
             self._changes.append((now_s, stage))
+            return True
+        return False
 
-    def for_bucket(self, start_s: float, width_s: float) -> dict[str, Any] | None:
-        end_s = start_s + width_s
-        best, best_overlap = None, 0.0
-        for i, (since, stage) in enumerate(self._changes):
-            until = self._changes[i + 1][0] if i + 1 < len(self._changes) else end_s
-            overlap = min(until, end_s) - max(since, start_s)
-            if overlap > best_overlap:
-                best, best_overlap = stage, overlap
-        if best is None and self._changes and self._changes[0][0] >= end_s:
-            return self._changes[0][1]  # requests recorded just before the first tick
-        if best is None and self._changes:
-            return self._changes[-1][1]
+    @property
+    def changes(self) -> int:
+        return len(self._changes)
+
+    def for_bucket(self, start_s: float, width_s: float = 0.0) -> dict[str, Any] | None:
+        """The stage in force at `start_s` (the first stage for requests before the first tick)."""
+        if not self._changes:
+            return None
+        best = self._changes[0][1]
+        for since, stage in self._changes:
+            if since <= start_s + 1e-6:
+                best = stage
+            else:
+                break
         return best

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import itertools
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from loadtests.latency import LatencyBook
+from loadtests.latency import LatencyBook, Segment
 from loadtests.settings import Settings
 from loadtests.stages import StageLog, StageTable
 from loadtests.traffic import OPERATOR_MIX, Call, read_only
@@ -49,12 +50,23 @@ class ProcessState:
     dispatchers: int = 1  # open-model dispatchers sharing the rate, across all processes
     table: StageTable | None = None
     stage_log: StageLog = field(default_factory=StageLog)
+    # called on each stage change with (segment, progress line or None): print, tell workers
+    stage_listeners: list[Callable[[Segment, str | None], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.auth_headers = self.token.header()
         if self.settings.read_only:
             self.operator_mix = read_only(self.operator_mix)
         self.operator_cum_weights = list(itertools.accumulate(c.weight for c in self.operator_mix))
+
+    def enter_stage(self, now_s: float, stage: dict[str, Any] | None, line: str | None) -> bool:
+        """The shape's tick: note the stage; on a change start a new bucket there."""
+        if not self.stage_log.note(now_s, stage):
+            return False
+        segment = self.book.new_segment(now_s)
+        for listener in self.stage_listeners:
+            listener(segment, line)
+        return True
 
 
 _STATES: weakref.WeakKeyDictionary[Environment, ProcessState] = weakref.WeakKeyDictionary()
@@ -66,3 +78,19 @@ def attach(environment: Environment, state: ProcessState) -> None:
 
 def of(environment: Environment) -> ProcessState | None:
     return _STATES.get(environment)
+
+
+_SHAPE_START: weakref.WeakKeyDictionary[Environment, Callable[[], object]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def on_shape_start(environment: Environment, hook: Callable[[], object]) -> None:
+    """Run `hook` as a shape starts, before its first tick (the web UI's form applies then)."""
+    _SHAPE_START[environment] = hook
+
+
+def shape_starting(environment: Environment) -> None:
+    hook = _SHAPE_START.get(environment)
+    if hook is not None:
+        hook()

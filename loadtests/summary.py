@@ -7,8 +7,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from loadtests.latency import LatencyBook, Tally, new_histogram, percentile_ms, release
-from loadtests.thresholds import EndpointSummary, Policy, percentile_label
+from loadtests.latency import (
+    EndpointKey,
+    LatencyBook,
+    Tally,
+    new_histogram,
+    percentile_ms,
+    release,
+)
+from loadtests.thresholds import Check, EndpointSummary, Policy, checks, percentile_label
 
 
 def endpoint_summaries(book: LatencyBook, percentile: float) -> list[EndpointSummary]:
@@ -79,6 +86,11 @@ def open_line(figures: dict[str, Any]) -> str:
     )
 
 
+def check_lines(results: Sequence[Check]) -> list[str]:
+    """The k6-style end summary: a mark, the figure and its limit per threshold."""
+    return ["thresholds:", *(f"  {c.describe()}" for c in results)]
+
+
 def passed_line(policy: Policy) -> str:
     return (
         f"thresholds passed: {percentile_label(policy.percentile)} <= "
@@ -127,3 +139,60 @@ def document(
         "open_model": open_figures(book) if open_model else None,
         "late_folded": book.late_folded,
     }
+
+
+def live_document(
+    tallies: Sequence[tuple[EndpointKey, Tally]],
+    policy: Policy,
+    *,
+    intended: int = 0,
+    dropped: int = 0,
+) -> dict[str, Any]:
+    """The web UI's view so far: exact figures per endpoint and every threshold's mark."""
+    summaries = [_summary(key, tally, policy.percentile) for key, tally in tallies]
+    results = checks(summaries, policy, intended=intended, dropped=dropped)
+    latency = {c.subject: c for c in results if c.unit == "ms"}
+    endpoints = []
+    for (method, endpoint), t in tallies:
+        name = f"{method} {endpoint}"
+        max_ms = t.hdr.get_max_value() / 1000.0 if t.hdr is not None and t.answered else None
+        endpoints.append(
+            {
+                "name": name,
+                "safe_name": name,
+                "requests": t.total,
+                "rate_limited": t.rate_limited,
+                "errors": t.failed,
+                "p50_ms": percentile_ms(t.hdr, 50),
+                "percentile_ms": percentile_ms(t.hdr, policy.percentile),
+                "p99_ms": percentile_ms(t.hdr, 99),
+                "max_ms": max_ms,
+                "verdict": latency[name].describe() if name in latency else "",
+            }
+        )
+    passed = all(c.passed for c in results)
+    return {
+        "verdict": "passed" if passed else "failed",
+        "passed": passed,
+        "sla_ms": policy.sla_ms,
+        "percentile": policy.percentile,
+        "requests": sum(s.total for s in summaries),
+        "checks": [c.describe() for c in results],
+        "endpoints": endpoints,
+    }
+
+
+def live_rows(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The web UI tab's rows: the verdict, each endpoint, then the run-wide thresholds."""
+    if "percentile" not in body:  # no run yet
+        return [{"name": "SLA verdict", "verdict": body["verdict"]}]
+    label = percentile_label(body["percentile"])
+    head = {"name": f"SLA verdict ({label} <= {body['sla_ms']:g} ms)", "verdict": body["verdict"]}
+    rows = [head]
+    for e in body["endpoints"]:
+        rows.append(
+            {**e, **{k: _ms(e[k]) for k in ("p50_ms", "percentile_ms", "p99_ms", "max_ms")}}
+        )
+    endpoint_checks = {e["verdict"] for e in body["endpoints"]}
+    rows += [{"name": "run", "verdict": c} for c in body["checks"] if c not in endpoint_checks]
+    return rows

@@ -123,6 +123,78 @@ def judge(
     return breaches
 
 
+@dataclass(frozen=True)
+class Check:
+    """One threshold's outcome, broken or not, for the k6-style end summary."""
+
+    passed: bool
+    measure: str  # "p95", "error ratio"
+    subject: str  # "GET /status", "" for the whole run
+    measured: float | None
+    limit: float
+    unit: str = ""  # "ms", or "" for a ratio, "count" for the request count
+
+    def describe(self) -> str:
+        mark = "\u2713" if self.passed else "\u2717"
+        name = f"{self.measure} {self.subject}".strip()
+        if self.measured is None:
+            return f"{mark} {name}: no answers"
+        op = (
+            ("<=" if self.passed else ">")
+            if self.unit != "count"
+            else (">=" if self.passed else "<")
+        )
+        if self.unit == "ms":
+            return f"{mark} {name} {self.measured:.1f} ms {op} {_num(self.limit)} ms"
+        if self.unit == "count":
+            return f"{mark} {name} {self.measured:g} {op} {_num(self.limit)}"
+        return f"{mark} {name} {self.measured:.3f} {op} {_num(self.limit)}"
+
+
+def checks(
+    summaries: Sequence[EndpointSummary],
+    policy: Policy,
+    *,
+    intended: int = 0,
+    dropped: int = 0,
+) -> list[Check]:
+    """Every threshold with its figure and limit, in the order `judge` reports breaches."""
+    total = sum(s.total for s in summaries)
+    if total == 0:
+        return [Check(False, "requests", "", 0, 1, "count")]
+    label = percentile_label(policy.percentile)
+    out = [
+        Check(latency_within_sla(s, policy), label, s.key, s.percentile_ms, policy.sla_ms, "ms")
+        for s in summaries
+    ]
+    failed = sum(s.failed for s in summaries) / total
+    out.append(
+        Check(failed <= policy.max_error_ratio, "error ratio", "", failed, policy.max_error_ratio)
+    )
+    limited = sum(s.rate_limited for s in summaries) / total
+    out.append(
+        Check(
+            limited <= policy.max_rate_limited_ratio,
+            "429 ratio",
+            "",
+            limited,
+            policy.max_rate_limited_ratio,
+        )
+    )
+    if intended:
+        share = dropped / intended
+        out.append(
+            Check(
+                share <= policy.max_dropped_ratio,
+                "dropped ratio",
+                "",
+                share,
+                policy.max_dropped_ratio,
+            )
+        )
+    return out
+
+
 def reason(breaches: Sequence[Breach]) -> str | None:
     """The one line printed when the run fails, or None when it passes."""
     if not breaches:

@@ -147,3 +147,37 @@ def test_the_direct_fold_is_in_use_and_matches_record_value() -> None:
     latency._fold_public(reference, values)
     latency._fold_direct(direct, values)
     assert direct.encode() == reference.encode()
+
+
+def test_a_stage_change_cuts_the_bucket_so_none_spans_two_stages() -> None:
+    """3 s stages, 10 s buckets asked for: before, stages 2-4 vanished into mixed buckets."""
+    book = LatencyBook(200.0, 10.0)
+    book.record("GET", "/a", 100.5, 1.0, Outcome.OK)  # stage 1 (from 100)
+    book.new_segment(103.0)
+    book.record("GET", "/a", 103.5, 1.0, Outcome.OK)  # stage 2
+    book.record("GET", "/a", 102.9, 1.0, Outcome.OK)  # started in stage 1, answered later
+    book.new_segment(106.0)
+    book.record("GET", "/a", 106.1, 1.0, Outcome.OK)  # stage 3
+    book.record("GET", "/a", 117.0, 1.0, Outcome.OK)  # stage 3, its second 10 s bucket
+    spans = [(b.start_s, b.bucket_s, b.tally.total) for b in book.close_all(end_s=119.0)]
+    assert spans == [(100.0, 3.0, 2), (103.0, 3.0, 1), (106.0, 10.0, 1), (116.0, 3.0, 1)]
+
+
+def test_workers_number_buckets_as_the_master_does_across_stage_changes() -> None:
+    master, worker = LatencyBook(200.0, 2.0), LatencyBook(200.0, 2.0)
+    segment = master.new_segment(7.3)
+    worker.new_segment(segment.origin_s, segment.first_index)  # the master's message
+    worker.record("GET", "/a", 7.5, 1.0, Outcome.OK)
+    worker.record("GET", "/a", 6.9, 1.0, Outcome.OK)
+    master.merge(worker.drain())
+    spans = [(b.start_s, round(b.bucket_s, 6), b.tally.total) for b in master.close_all()]
+    assert spans == [(6.0, 1.3, 1), (7.3, 2.0, 1)]
+
+
+def test_closing_follows_the_grid_of_each_segment() -> None:
+    book = LatencyBook(200.0, 10.0)
+    book.new_segment(105.0)
+    book.record("GET", "/a", 106.0, 1.0, Outcome.OK)
+    assert book.close_due(now_s=124.9, lag_s=10.0) == []  # bucket [105, 115) + 10 s lag
+    (bucket,) = book.close_due(now_s=125.0, lag_s=10.0)
+    assert (bucket.start_s, bucket.bucket_s) == (105.0, 10.0)

@@ -24,6 +24,11 @@ pytestmark = pytest.mark.integration
         ("unreachable", "is unreachable"),
         ("unknown-shape", "--st-shape must be one of"),
         ("unwritable-results", "cannot write results to"),
+        (
+            "bucket-over-stage",
+            "--st-bucket-s 10 is longer than stage 1 of step (3 s as scaled): "
+            "give --st-bucket-s <= 3, or leave it out to fit the stages",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -45,6 +50,10 @@ def test_bad_input_is_one_line_and_exit_2(
         "unwritable-results": (
             "--host", closed, "--st-token-file", str(token),
             "--st-results", str(token / "results.jsonl"),  # under a file: cannot exist
+        ),
+        "bucket-over-stage": (
+            "--host", closed, "--st-token-file", str(token),
+            "--st-shape", "step", "--st-time-scale", "0.025", "--st-bucket-s", "10",
         ),
     }[case]  # fmt: skip
     profile.write_text("name: [oops\n" if case == "bad-yaml" else "name: x\nenvironment: prod\n")

@@ -68,6 +68,8 @@ def test_429_is_its_own_outcome_and_retry_after_is_honoured(
     assert run.returncode == 1, run.output[-3000:]
     (line,) = [line for line in run.lines() if "threshold broken" in line]
     assert "429 ratio" in line and "error ratio" not in line
+    assert any(re.fullmatch(r"loadtests:   ✗ 429 ratio 0\.\d{3} > 0\.05", x) for x in run.lines())
+    assert "loadtests:   ✓ error ratio 0.000 <= 0.01" in run.lines()
     limited = [e for e in run.stats if e["name"].endswith(" [429]")]
     assert limited and all(e["num_failures"] == 0 for e in limited)
     rate_limited = sum(a["rate_limited"] for a in run.aggregates())
@@ -94,14 +96,14 @@ def test_step_shape_writes_stages_and_both_capacity_reports_read_them(
     stages_seen = {(a["stage"]["index"], a["stage"]["users"]) for a in run.aggregates()}
     assert stages_seen == {(0, 2), (1, 4)}
     assert all(a["bucket_s"] == 2 for a in run.aggregates())
-    assert "| stage | users |" in run.stderr and "capacity: " in run.stderr
+    assert "| stage | users |" in run.stderr and "\ncapacity (highest stage whose" in run.stderr
     results = tmp_path / "run0" / "results.jsonl"
     run_id = run.records[0]["run_id"]
 
     # throughput and exact percentiles per stage
     ours = python("-m", "loadtests.capacity", str(results))
     assert ours.returncode == 0, ours.stderr
-    assert "capacity: " in ours.stdout
+    assert "\ncapacity (highest stage whose p95 <= 5000 ms" in ours.stdout
 
     # the SLO module's own reading of the same file: SLI and burn rate per stage
     slo = python("-m", "slo", "capacity", str(results))

@@ -87,8 +87,9 @@ def test_capacity_report_finds_the_knee(tmp_path: Path) -> None:
     write_run(path, rows)
     report = build(read_records(path), run_id=INFO.run_id)
     assert [r.index for r in report.rows] == [0, 1, 2]
-    assert report.rows[0].throughput_rps == 200 / 20
+    assert report.rows[0].offered_rps == report.rows[0].achieved_rps == 200 / 20
     assert report.knee is not None and report.knee.users == 20
     assert report.broken is not None and report.broken.users == 40
     text = report.markdown()
-    assert "capacity: " in text and "broke at stage 2 (40 users)" in text
+    assert "): 20 users, 10.0 req/s (stage 2)" in text
+    assert "not capacity: stage 3 (40 users, 10.0 req/s): p95 450.0 ms > 200 ms; " in text

@@ -45,3 +45,25 @@ def test_exact_table_and_document() -> None:
     assert body["requests"] == 101 and body["passed"] is True
     assert body["open_model"]["unsent"] == 2
     assert body["endpoints"][0]["within_sla"] == 99
+
+
+def test_live_document_counts_open_buckets_and_marks_each_threshold() -> None:
+    from loadtests.summary import live_document, live_rows
+
+    book = LatencyBook(200.0)
+    book.record("GET", "/scenes", 1.0, 12.0, Outcome.OK)
+    book.close_due(now_s=30.0, lag_s=10.0)  # the first bucket is written and in the run
+    book.record("GET", "/scenes", 31.0, 250.0, Outcome.OK)  # still open
+    tallies = book.live()
+    body = live_document(tallies, Policy())
+    assert body["requests"] == 2 and body["verdict"] == "failed"
+    (endpoint,) = body["endpoints"]
+    assert endpoint["verdict"] == "\u2717 p95 GET /scenes 250.1 ms > 200 ms"
+    rows = live_rows(body)
+    assert rows[0] == {"name": "SLA verdict (p95 <= 200 ms)", "verdict": "failed"}
+    assert rows[1]["p50_ms"] == "12.0" and rows[1]["name"] == "GET /scenes"
+    assert [r["verdict"] for r in rows[2:]] == [
+        "\u2713 error ratio 0.000 <= 0.01",
+        "\u2713 429 ratio 0.000 <= 0.05",
+    ]
+    assert book.total_requests() == 2  # reading it changed nothing

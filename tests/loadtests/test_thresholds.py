@@ -76,3 +76,25 @@ def test_policy_validation() -> None:
         Policy(percentile=100)
     with pytest.raises(ValueError):
         Policy(max_error_ratio=1.5)
+
+
+def test_checks_mark_each_threshold_with_its_figure_and_limit() -> None:
+    from loadtests.thresholds import checks
+
+    policy = Policy(max_rate_limited_ratio=0.01)
+    fast = summary("/status", p=12.34)
+    slow = summary("/scene/history", within_sla=90, p=212.4)
+    limited = summary("/scenes", rate_limited=9, total=300, answered=300, within_sla=300)
+    results = checks([fast, slow, limited], policy)
+    assert [c.describe() for c in results] == [
+        "\u2713 p95 GET /status 12.3 ms <= 200 ms",
+        "\u2717 p95 GET /scene/history 212.4 ms > 200 ms",
+        "\u2713 p95 GET /scenes 12.0 ms <= 200 ms",
+        "\u2713 error ratio 0.000 <= 0.01",
+        "\u2717 429 ratio 0.018 > 0.01",
+    ]
+    # the same verdict as `judge`: a check fails exactly when a breach is reported
+    assert sum(not c.passed for c in results) == len(judge([fast, slow, limited], policy))
+    assert [c.describe() for c in checks([], policy)] == ["\u2717 requests 0 < 1"]
+    dropped = checks([fast], policy, intended=100, dropped=2)[-1]
+    assert dropped.describe() == "\u2717 dropped ratio 0.020 > 0.01"

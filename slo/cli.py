@@ -224,8 +224,9 @@ def evaluate(
         )
         return prometheus_report, None
     from slo.sources import ledger_inputs, pick_environment
-    from slo.store import Ledger
+    from slo.store import Ledger, window_end
 
+    now = float(window_end(now))  # judged to the second: the ledger counts per second
     with Ledger.open(args.ledger, create=False) as ledger:
         ledger.check_definitions(spec.slos, record=False)
         environment = pick_environment(ledger, args.environment)

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 BUCKET_SECONDS = 60
-"""Ledger granularity. The shortest burn window (5m) must be a whole number of buckets."""
+"""Window granularity: every window and timeslice is a whole number of minutes. (The
+ledger counts per second, ``slo.store.LEDGER_BUCKET_SECONDS``, so a window can end at any
+``now``; schema-1 ledgers counted per minute.)"""
 
 OVERALL = ""
 """Endpoint key of the all-endpoints aggregate (a real endpoint key is ``"GET /scene"``)."""

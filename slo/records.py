@@ -7,6 +7,7 @@ with a short reason (the caller counts them); it never stops an ingest.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,13 +117,87 @@ def _count(data: dict[str, Any], key: str) -> int:
 
 NUMBER = (int, float)
 
+MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z: past it no datetime (or person) reads it
+
+
+@dataclass(frozen=True, slots=True)
+class _Constant:
+    """A ``NaN``/``Infinity``/``-Infinity`` literal, which JSON does not have but Python's
+    ``json`` reads by default (one in ``ts`` used to stop a whole ingest). Kept as a marker
+    so the line is refused naming the field it was in."""
+
+    name: str
+
+
+def _constant_at(value: object, path: str) -> tuple[str, str] | None:
+    """Where the first :class:`_Constant` is (``measured.p95``, ``stage.users``...)."""
+    if isinstance(value, _Constant):
+        return path, value.name
+    if isinstance(value, dict):
+        children = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        children = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for child_path, child in children:
+        found = _constant_at(child, child_path)
+        if found is not None:
+            return found
+    return None
+
+
+def _as_float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer literal too large for a float
+        return math.inf
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def _number(
+    data: dict[str, Any], key: str, *, minimum: float | None = None, null: bool = False
+) -> float:
+    """A finite number (``1e400`` parses as infinity), and if given one >= ``minimum``."""
+    value = _field(data, key, NUMBER)
+    number = _as_float(value)
+    if not math.isfinite(number) or (minimum is not None and number < minimum):
+        bound = "" if minimum is None else f" >= {minimum:g}"
+        expected = f"a finite number{bound}{' or null' if null else ''}"
+        raise BadRecord(f"{key}: expected {expected}, got {_shown(value)}")
+    return number
+
+
+def _number_or_none(
+    data: dict[str, Any], key: str, *, minimum: float | None = None
+) -> float | None:
+    if data.get(key) is None:
+        return None
+    return _number(data, key, minimum=minimum, null=True)
+
+
+def _ts(data: dict[str, Any]) -> float:
+    """Epoch seconds a ledger can bucket: finite, from 1970 to 9999."""
+    value = _field(data, "ts", NUMBER)
+    number = _as_float(value)
+    if not (math.isfinite(number) and 0.0 <= number <= MAX_TS):
+        raise BadRecord(f"ts: expected epoch seconds from 0 to {MAX_TS:.0f}, got {_shown(value)}")
+    return number
+
 
 def parse_record(line: str) -> Record:
     """One JSON line to a record; raises :class:`BadRecord` with the offending field."""
     try:
-        data = json.loads(line)
-    except ValueError:
+        data = json.loads(line, parse_constant=_Constant)
+    except (ValueError, RecursionError):
         raise BadRecord("not JSON") from None
+    if "NaN" in line or "Infinity" in line:  # the walk only when a literal may be there
+        found = _constant_at(data, "")
+        if found is not None:
+            raise BadRecord(f"{found[0] or '(line)'}: expected a JSON number, got {found[1]}")
     if not isinstance(data, dict):
         raise BadRecord("not a JSON object")
     if data.get("schema") != SCHEMA:
@@ -146,14 +221,13 @@ def parse_record(line: str) -> Record:
     )
     if kind == "sample":
         status = _field(data, "status", int, optional=True)
-        latency = _field(data, "latency_ms", NUMBER, optional=True)
         return Sample(
             header,
-            float(_field(data, "ts", NUMBER)),
+            _ts(data),
             _field(data, "endpoint", str),
             _field(data, "method", str).upper(),
             status,
-            None if latency is None else float(latency),
+            _number_or_none(data, "latency_ms", minimum=0.0),
         )
     if kind == "outcome":
         outcome = _field(data, "outcome", str)
@@ -163,13 +237,13 @@ def parse_record(line: str) -> Record:
         measured = data.get("measured")
         return Outcome(
             header,
-            float(_field(data, "ts", NUMBER)),
+            _ts(data),
             _field(data, "probe", str),
             _field(data, "family", str),
             _field(data, "endpoint", str, optional=True),
             method.upper() if method else None,
             outcome,
-            float(_field(data, "duration_s", NUMBER)),
+            _number(data, "duration_s", minimum=0.0),
             _field(data, "reason", str, optional=True),
             measured if isinstance(measured, dict) else None,
         )
@@ -178,26 +252,26 @@ def parse_record(line: str) -> Record:
         stage_index = users = rate = None
         if isinstance(stage, dict):
             stage_index = _field(stage, "index", int, optional=True)
-            users = _field(stage, "users", NUMBER, optional=True)
-            rate = _field(stage, "rate_per_s", NUMBER, optional=True)
+            users = _number_or_none(stage, "users", minimum=0.0)
+            rate = _number_or_none(stage, "rate_per_s", minimum=0.0)
         total, answered = _count(data, "total"), _count(data, "answered")
         server_errors, within = _count(data, "server_errors"), _count(data, "within_sla")
         if not (answered <= total and server_errors <= answered and within <= answered):
             raise BadRecord("counts: expected server_errors, within_sla <= answered <= total")
         return Aggregate(
             header,
-            float(_field(data, "ts", NUMBER)),
-            float(_field(data, "bucket_s", NUMBER)),
+            _ts(data),
+            _number(data, "bucket_s", minimum=0.0),
             _field(data, "endpoint", str),
             _field(data, "method", str).upper(),
             stage_index,
-            None if users is None else float(users),
-            None if rate is None else float(rate),
+            users,
+            rate,
             total,
             answered,
             server_errors,
             within,
-            float(_field(data, "sla_ms", NUMBER)),
+            _number(data, "sla_ms", minimum=0.0),
             _field(data, "hdr", str, optional=True),
         )
     phase = _field(data, "phase", str)
@@ -206,7 +280,7 @@ def parse_record(line: str) -> Record:
     return RunRecord(
         header,
         phase,
-        float(_field(data, "ts", NUMBER)),
+        _ts(data),
         _field(data, "profile", str, optional=True),
         _field(data, "commit", str, optional=True),
         _field(data, "exit_status", int, optional=True),

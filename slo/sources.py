@@ -18,7 +18,7 @@ from slo.model import BUCKET_SECONDS, OVERALL, Budgeting, Counts, ProbeRow, Slo,
 from slo.policy import needed_windows
 from slo.promql import escape, selector
 from slo.records import BadRecord, Record, parse_record
-from slo.store import IngestResult, Ledger
+from slo.store import IngestResult, Ledger, window_end
 
 # ----------------------------------------------------------------------------- results files
 
@@ -68,19 +68,32 @@ def read_results(path: Path, result: IngestResult) -> Iterator[Record]:
 def ingest_files(
     ledger: Ledger, paths: Sequence[Path], slos: Sequence[Slo], now: float
 ) -> list[IngestResult]:
-    """Ingest each file in its own transaction; a file with no record at all is an error."""
+    """Ingest each file in its own transaction; a file with no record at all is an error.
+
+    That includes an empty file (or one of blank lines, or only a truncated line): a run
+    that wrote nothing is not a run with nothing to report, and "0 records" with exit 0
+    would let a broken probe job pass unnoticed.
+    """
     results = []
     for path in paths:
         result = IngestResult(str(path))
         ledger.ingest(read_results(Path(path), result), slos, result, now)
-        if result.records == 0 and result.garbage:
+        if result.records == 0:
             raise SloError(
                 str(path),
                 result.problems[0].split(":")[0] if result.problems else "(file)",
-                "expected JSON Lines records of spacetime-probes/results/1, found none",
+                f"expected JSON Lines records of spacetime-probes/results/1, {_none_found(result)}",
             )
         results.append(result)
     return results
+
+
+def _none_found(result: IngestResult) -> str:
+    if result.garbage:
+        return "found none"
+    if result.truncated:
+        return "found only a truncated last line"
+    return "the file is empty" if result.lines == 0 else "the file holds only blank lines"
 
 
 # ----------------------------------------------------------------------------- ledger source
@@ -89,10 +102,11 @@ def ingest_files(
 def ledger_inputs(ledger: Ledger, spec: Spec, environment: str, now: float) -> list[SloInput]:
     """Window counts per SLO and endpoint from the ledger (overall = sum of endpoints).
 
-    Windows end at the bucket boundary after ``now``: buckets are whole minutes, so a 5m
-    window is the five minutes up to and including the current one.
+    Every window ends at ``now`` (to the second, :func:`slo.store.window_end`): a 5m window
+    at 23:30:03 is ``[23:25:03, 23:30:03)``. (Until schema 2 windows ended at the minute
+    boundary after ``now``, so a replay mid-minute counted events after ``now``.)
     """
-    end = math.ceil(now / BUCKET_SECONDS) * BUCKET_SECONDS
+    end = window_end(now)
     inputs: list[SloInput] = []
     for slo in spec.slos:
         if not slo.applies_to(environment):
@@ -142,10 +156,22 @@ def _timeslice_inputs(
 
 
 def pick_environment(ledger: Ledger, requested: str | None) -> str:
-    """The ``--environment`` given, or the ledger's only one; several is a usage error."""
-    if requested:
-        return requested
+    """The ``--environment`` given, or the ledger's only one; several is a usage error.
+
+    One the ledger holds no data for is an error too, naming those it holds: a misspelt
+    ``--environment`` must not read as "no data", which ``on_no_data: go`` lets through.
+    """
     found = ledger.environments()
+    if requested:
+        if requested in found:
+            return requested
+        if found:
+            raise SloError(
+                str(ledger.path),
+                "--environment",
+                f"expected one of {', '.join(found)} (the environments the ledger holds "
+                f"data for), got {requested!r}",
+            )
     if len(found) == 1:
         return found[0]
     if not found:

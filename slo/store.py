@@ -1,4 +1,4 @@
-"""The SQLite ledger: good/total event counts per SLO, endpoint, environment, source, minute.
+"""The SQLite ledger: good/total event counts per SLO, endpoint, environment, source, second.
 
 Why SQLite: scheduled CI jobs ingest one results file at a time and the ledger must carry
 28 days across them; one file, WAL for concurrent readers, a transaction per ingest, and
@@ -9,6 +9,11 @@ Idempotency: each run's ingested ``seq`` numbers are kept as intervals per *scop
 scope per SLO, ``*`` for outcomes and run metadata). Re-ingesting a file counts nothing
 twice; a file that grew (the run went on) adds only its new lines; an SLO added to the
 spec later can be back-filled by ingesting the old files again.
+
+Resolution: events are counted per second (with an hourly roll-up), and every probe
+outcome is kept with its timestamp, so a window ends exactly at ``now`` (to the second)
+and a replay (``--now`` in the past) sees each probe as it stood then. Schema 1 counted
+per minute and kept only each probe's newest outcome; what it counted stays as it was.
 """
 
 from __future__ import annotations
@@ -27,8 +32,22 @@ from slo.model import BUCKET_SECONDS, Counts, ProbeRow, RunHistory, Slo
 
 APPLICATION_ID = 0x534C4F31  # "SLO1"
 HOUR = 3600
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ALL = "*"
+LEDGER_BUCKET_SECONDS = 1
+FLUSH_ROWS = 50_000  # counts and outcomes held before they are written (same transaction)
+"""What one row of ``events`` covers (schema 1: 60). Windows are still whole minutes long."""
+
+
+def window_end(now: float) -> int:
+    """The end of every window judged at ``now``: ``now`` itself, to the second.
+
+    Windows are ``[end - w, end)``. A fractional ``now`` ends at the second before it:
+    per-second counts cannot tell the events of that second before ``now`` from those
+    after, and an event after ``now`` must never count.
+    """
+    return math.floor(now)
+
 
 MIGRATIONS: tuple[str, ...] = (
     # version 1
@@ -67,6 +86,19 @@ MIGRATIONS: tuple[str, ...] = (
         stage_index INTEGER NOT NULL, users REAL, rate_per_s REAL,
         good REAL NOT NULL, total REAL NOT NULL, first_ts REAL NOT NULL, last_ts REAL NOT NULL,
         PRIMARY KEY(run_id, slo, stage_index)) WITHOUT ROWID;
+    """,
+    # version 2: every probe outcome with its timestamp (probe_last only holds the newest,
+    # which a replay at an earlier --now cannot use); events per second from now on.
+    """
+    CREATE TABLE probe_ids(
+        id INTEGER PRIMARY KEY, environment TEXT NOT NULL, probe TEXT NOT NULL,
+        UNIQUE(environment, probe));
+    CREATE TABLE probe_history(
+        probe_id INTEGER NOT NULL, ts REAL NOT NULL, outcome TEXT NOT NULL, reason TEXT,
+        PRIMARY KEY(probe_id, ts)) WITHOUT ROWID;
+    INSERT INTO probe_ids(environment, probe) SELECT environment, probe FROM probe_last;
+    INSERT INTO probe_history SELECT i.id, l.ts, l.outcome, l.reason
+        FROM probe_last l JOIN probe_ids i USING (environment, probe);
     """,
 )
 
@@ -281,7 +313,7 @@ class Ledger:
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 conn.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('bucket_seconds', ?), ('created_by', ?)",
-                    (str(BUCKET_SECONDS), "spacetime-probes slo"),
+                    (str(LEDGER_BUCKET_SECONDS), "spacetime-probes slo"),
                 )
 
     def close(self) -> None:
@@ -363,6 +395,7 @@ class Ledger:
         events: dict[tuple, list[float]] = {}
         outcomes: dict[tuple, list] = {}
         last: dict[tuple[str, str], rec.Outcome] = {}
+        history: list[rec.Outcome] = []
         steps: dict[tuple, list] = {}
         runs: dict[str, dict] = {}
 
@@ -398,8 +431,9 @@ class Ledger:
                         run.update(ended=record.ts, exit_status=record.exit_status)
                 elif isinstance(record, rec.Outcome):
                     self._add_outcome(outcomes, last, record)
+                    history.append(record)
             if isinstance(record, rec.Sample | rec.Aggregate):
-                bucket = int(record.ts // BUCKET_SECONDS * BUCKET_SECONDS)
+                bucket = math.floor(record.ts)
                 for slo in slos:
                     if not tracker(h.run_id, slo.name).check_and_mark(h.seq):
                         continue
@@ -435,20 +469,15 @@ class Ledger:
                 result.new_records += 1
             else:
                 result.duplicates += 1
+            if len(events) >= FLUSH_ROWS:  # per-second keys: bound memory on a big file
+                self._write_events(conn, events)
+                events.clear()
+            if len(history) >= FLUSH_ROWS:
+                self._write_history(conn, history)
+                history.clear()
 
-        hourly: dict[tuple, list[float]] = {}
-        for (slo_name, env, source, bucket, method, endpoint), (g, t) in events.items():
-            key = (slo_name, env, source, bucket // HOUR * HOUR, method, endpoint)
-            acc = hourly.setdefault(key, [0.0, 0.0])
-            acc[0] += g
-            acc[1] += t
-        for table, rows in (("events", events), ("events_hourly", hourly)):
-            conn.executemany(
-                f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(slo, environment, source, bucket, method, endpoint) DO UPDATE SET "
-                "good = good + excluded.good, total = total + excluded.total",
-                ((*k, g, t) for k, (g, t) in rows.items()),
-            )
+        self._write_events(conn, events)
+        self._write_history(conn, history)
         conn.executemany(
             "INSERT INTO probe_outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(environment, bucket, probe) DO UPDATE SET "
@@ -530,6 +559,39 @@ class Ledger:
         )
 
     @staticmethod
+    def _write_events(conn: sqlite3.Connection, events: dict[tuple, list[float]]) -> None:
+        """Add per-second counts and their hourly roll-up (upserts: flushing twice adds)."""
+        hourly: dict[tuple, list[float]] = {}
+        for (slo_name, env, source, bucket, method, endpoint), (g, t) in events.items():
+            key = (slo_name, env, source, bucket // HOUR * HOUR, method, endpoint)
+            acc = hourly.setdefault(key, [0.0, 0.0])
+            acc[0] += g
+            acc[1] += t
+        for table, rows in (("events", events), ("events_hourly", hourly)):
+            conn.executemany(
+                f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(slo, environment, source, bucket, method, endpoint) DO UPDATE SET "
+                "good = good + excluded.good, total = total + excluded.total",
+                ((*k, g, t) for k, (g, t) in rows.items()),
+            )
+
+    @staticmethod
+    def _write_history(conn: sqlite3.Connection, history: list[rec.Outcome]) -> None:
+        """Every outcome with its timestamp; a tie (same probe and ts) goes to the later
+        record, as in ``probe_last``."""
+        conn.executemany(
+            "INSERT OR IGNORE INTO probe_ids(environment, probe) VALUES (?, ?)",
+            sorted({(o.header.environment, o.probe) for o in history}),
+        )
+        conn.executemany(
+            "INSERT INTO probe_history SELECT id, ?, ?, ? FROM probe_ids "
+            "WHERE environment = ? AND probe = ? "
+            "ON CONFLICT(probe_id, ts) DO UPDATE SET "
+            "outcome = excluded.outcome, reason = excluded.reason",
+            ((o.ts, o.outcome, o.reason, o.header.environment, o.probe) for o in history),
+        )
+
+    @staticmethod
     def _add_outcome(
         outcomes: dict[tuple, list], last: dict[tuple[str, str], rec.Outcome], o: rec.Outcome
     ) -> None:
@@ -592,7 +654,7 @@ class Ledger:
             f"SELECT method, endpoint, bucket / ? * ? AS start, sum(good), sum(total) "
             f"FROM events WHERE slo = ? AND environment = ? AND source IN ({_marks(sources)}) "
             "AND bucket >= ? AND bucket < ? GROUP BY method, endpoint, start",
-            (step, step, slo, environment, *sources, math.floor(since), until),
+            (step, step, slo, environment, *sources, math.floor(since), math.floor(until)),
         )
         for method, endpoint, start, good, total in rows:
             out.setdefault(f"{method} {endpoint}", []).append((start, good, total))
@@ -622,7 +684,7 @@ class Ledger:
         """Per endpoint, the counts in each window ``[end - w, end)``.
 
         Whole hours come from ``events_hourly`` and only the partial hours at each
-        window's edges from the minute table: a 28-day report reads ~7k rows per SLO
+        window's edges from the per-second table: a 28-day report reads ~7k rows per SLO
         instead of ~80k. The result equals :func:`slo.budget.window_counts` over
         :meth:`slo_rows` (the tests hold them equal).
         """
@@ -665,7 +727,7 @@ class Ledger:
         """All endpoints together, one row per hour (the edges as partial rows).
 
         Exact over ``[since, until)``: whole hours from the hourly table, the partial
-        first and last hours from the minute table.
+        first and last hours from the per-second table.
         """
         first_full = -(-since // HOUR) * HOUR
         current = until // HOUR * HOUR
@@ -706,28 +768,62 @@ class Ledger:
             good, total = self._query(
                 "SELECT sum(good), sum(total) FROM events WHERE slo = ? AND environment = ? "
                 "AND source = ? AND bucket >= ? AND bucket < ?",
-                (slo, environment, source, math.floor(since), until),
+                (slo, environment, source, math.floor(since), math.floor(until)),
             )[0]
             if total:
                 out.append((slo, Counts(good or 0.0, total)))
         return out
 
     def probe_rows(self, environment: str, since: float, until: float) -> list[ProbeRow]:
-        """Last outcome of each probe and its tallies over the window."""
-        tallies = {
-            probe: (p, f, s, e)
-            for probe, p, f, s, e in self._query(
+        """Each probe as it stood at ``until``: its newest outcome before ``until``, and its
+        tallies over ``[since, until)``.
+
+        The newest outcome is chosen among those before ``until`` (not the newest of all,
+        then dropped if after ``until``: a replay would show no probe at all). Tallies
+        come from the hourly table for whole hours and from the outcome history for the
+        partial hours at the edges, so an outcome after ``until`` never counts.
+        """
+        since, until = math.floor(since), math.floor(until)
+        tallies: dict[str, list[int]] = {}
+
+        def add(probe: str, counts: Sequence[int]) -> None:
+            acc = tallies.setdefault(probe, [0, 0, 0, 0])
+            for i, n in enumerate(counts):
+                acc[i] += int(n or 0)
+
+        first_full = -(-since // HOUR) * HOUR
+        current = until // HOUR * HOUR
+        edges = (
+            [(since, until)] if first_full > current else [(since, first_full), (current, until)]
+        )
+        if first_full <= current:
+            for probe, *counts in self._query(
                 "SELECT probe, sum(passed), sum(failed), sum(skipped), sum(error) "
                 "FROM probe_outcomes WHERE environment = ? AND bucket >= ? AND bucket < ? "
                 "GROUP BY probe",
-                (environment, int(since // 3600 * 3600), until),
-            )
-        }
+                (environment, first_full, current),
+            ):
+                add(probe, counts)
+        for lo, hi in edges:
+            if hi <= lo:
+                continue
+            for probe, outcome, n in self._query(
+                "SELECT i.probe, h.outcome, count(*) FROM probe_ids i "
+                "JOIN probe_history h ON h.probe_id = i.id "
+                "WHERE i.environment = ? AND h.ts >= ? AND h.ts < ? GROUP BY i.probe, h.outcome",
+                (environment, lo, hi),
+            ):
+                counts = [0, 0, 0, 0]
+                counts[rec.OUTCOMES.index(outcome)] = n
+                add(probe, counts)
         out = []
         for probe, ts, family, endpoint, method, outcome, reason in self._query(
-            "SELECT probe, ts, family, endpoint, method, outcome, reason FROM probe_last "
-            "WHERE environment = ? AND ts < ? ORDER BY family, probe",
-            (environment, until),
+            "SELECT i.probe, h.ts, l.family, l.endpoint, l.method, h.outcome, h.reason "
+            "FROM probe_ids i JOIN probe_last l USING (environment, probe) "
+            "JOIN probe_history h ON h.probe_id = i.id AND h.ts = (SELECT max(ts) "
+            "FROM probe_history WHERE probe_id = i.id AND ts < ?) "
+            "WHERE i.environment = ? ORDER BY l.family, i.probe",
+            (until, environment),
         ):
             p, f, s, e = tallies.get(probe, (0, 0, 0, 0))
             out.append(ProbeRow(probe, family, endpoint, method, outcome, ts, reason, p, f, s, e))

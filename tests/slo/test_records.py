@@ -92,3 +92,54 @@ def test_aggregate_events_use_within_sla_or_the_histogram() -> None:
     agg2 = records.parse_record(json.dumps(no_hdr.records[-1]))
     with pytest.raises(records.BadRecord, match="hdr"):
         records.aggregate_events(agg2, slower)
+
+
+def _sample_line(**replace: str) -> str:
+    """A valid sample line with some values replaced by raw JSON text (``NaN`` ...)."""
+    record = synth.RunBuilder("a" * 32).sample(1.0, "GET", "/scenes", 200, 20.0).records[0]
+    line = json.dumps(record)
+    for key, literal in replace.items():
+        line = line.replace(f'"{key}": {json.dumps(record[key])}', f'"{key}": {literal}')
+    return line
+
+
+@pytest.mark.parametrize(
+    ("replace", "reason"),
+    [
+        ({"ts": "NaN"}, "ts: expected a JSON number, got NaN"),
+        ({"ts": "-Infinity"}, "ts: expected a JSON number, got -Infinity"),
+        ({"ts": "1e300"}, "ts: expected epoch seconds from 0 to 253402300799, got 1e+300"),
+        ({"ts": "1e400"}, "ts: expected epoch seconds from 0 to 253402300799, got inf"),
+        ({"ts": "-1"}, "ts: expected epoch seconds from 0 to 253402300799, got -1"),
+        ({"ts": "1" + "0" * 400}, "ts: expected epoch seconds from 0 to 253402300799, got 1000"),
+        ({"latency_ms": "NaN"}, "latency_ms: expected a JSON number, got NaN"),
+        ({"latency_ms": "1e999"}, "latency_ms: expected a finite number >= 0 or null, got inf"),
+        ({"latency_ms": "-0.5"}, "latency_ms: expected a finite number >= 0 or null, got -0.5"),
+    ],
+)
+def test_non_finite_or_absurd_numbers_are_bad_records(replace: dict[str, str], reason) -> None:
+    """Python's json reads NaN/Infinity (and 1e400 as inf) unless told otherwise."""
+    with pytest.raises(records.BadRecord) as caught:
+        records.parse_record(_sample_line(**replace))
+    assert str(caught.value).startswith(reason)
+
+
+def test_non_finite_numbers_elsewhere_are_bad_records() -> None:
+    run = synth.RunBuilder("b" * 32).outcome(5.0, "probes/test_x.py::test_y", duration_s=0.1)
+    run.aggregate(5.0, "GET", "/scenes", total=1, answered=1, server_errors=0, within_sla=1)
+    outcome, aggregate = (json.dumps(r) for r in run.records)
+    for line, key in ((outcome, "duration_s"), (aggregate, "bucket_s"), (aggregate, "sla_ms")):
+        value = json.dumps(json.loads(line)[key])
+        with pytest.raises(records.BadRecord, match=f"^{key}: expected a finite number >= 0"):
+            records.parse_record(line.replace(f'"{key}": {value}', f'"{key}": 1e400'))
+    assert records.parse_record(_sample_line(latency_ms="null")).latency_ms is None  # type: ignore[union-attr]
+
+
+def test_a_nan_anywhere_in_the_line_is_refused_with_its_path() -> None:
+    record = synth.RunBuilder("c" * 32).outcome(5.0, "probes/test_x.py::test_y").records[0]
+    record["measured"] = {"p95_ms": [1.0, "x"]}
+    line = json.dumps(record).replace('"x"', "NaN")
+    with pytest.raises(records.BadRecord, match=r"^measured\.p95_ms\[1\]: expected a JSON number"):
+        records.parse_record(line)
+    record["reason"] = "NaN or Infinity in a string is text"
+    assert records.parse_record(json.dumps(record)).reason == record["reason"]  # type: ignore[union-attr]

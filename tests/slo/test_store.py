@@ -311,3 +311,61 @@ def test_concurrent_ingests_both_count(write_results, ledger_path: Path) -> None
     errors = [p.communicate(timeout=120)[1].decode() for p in processes]
     assert [p.returncode for p in processes] == [0, 0, 0], errors
     assert _period_counts(ledger_path)[("availability", "")] == budget.Counts(1500.0, 1515.0)
+
+
+def test_a_schema_1_ledger_is_upgraded_with_its_probes_last_outcomes(tmp_path: Path) -> None:
+    """Schema 2 adds the outcome history; a schema-1 ledger gets each probe's newest
+    outcome as its history, so its report shows the same probes as before."""
+    import sqlite3
+
+    from slo.store import APPLICATION_ID, MIGRATIONS
+
+    path = tmp_path / "v1.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[0].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(
+        "INSERT INTO probe_last VALUES ('production', 'probes/test_a.py::test_b', ?, 'r', "
+        "'t', 'contract', '/scenes', 'GET', 'failed', '1 x 503', 0.1)",
+        (NOW - 600,),
+    )
+    conn.execute(
+        "INSERT INTO probe_outcomes VALUES ('production', 'probes/test_a.py::test_b', ?, "
+        "'contract', '/scenes', 'GET', 0, 1, 0, 0, 0.1)",
+        (NOW - 3600,),
+    )
+    conn.close()
+    with Ledger.open(path, create=False) as ledger:
+        (row,) = ledger.probe_rows("production", NOW - 86400, NOW)
+        version = ledger.conn.execute("PRAGMA user_version").fetchone()[0]
+    assert version == SCHEMA_VERSION == 2
+    assert (row.probe, row.last_outcome, row.last_ts, row.reason) == (
+        "probes/test_a.py::test_b", "failed", NOW - 600, "1 x 503"
+    )  # fmt: skip
+    assert row.failed == 1  # whole hours still come from the hourly tallies
+
+
+def test_flushing_a_big_ingest_in_parts_counts_the_same(
+    write_results, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counts and outcomes are written every FLUSH_ROWS keys to bound memory; the
+    upserts make several flushes of one file add up to one."""
+    from slo import store
+
+    records = list(
+        synth.probe_history(start=NOW - 7200, runs=20, samples_per_run=30, outcomes_per_run=7)
+    )
+    path = write_results(records)
+    whole, parts = tmp_path / "whole.sqlite", tmp_path / "parts.sqlite"
+    _ingest(whole, path)
+    monkeypatch.setattr(store, "FLUSH_ROWS", 3)
+    _ingest(parts, path)
+    assert _period_counts(parts) == _period_counts(whole)
+    with Ledger.open(whole, create=False) as a, Ledger.open(parts, create=False) as b:
+        assert b.probe_rows("production", NOW - 5000, NOW - 1000) == a.probe_rows(
+            "production", NOW - 5000, NOW - 1000
+        )
+        assert len(a.probe_rows("production", NOW - 5000, NOW - 1000)) == 7

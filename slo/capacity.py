@@ -87,20 +87,37 @@ def analyse(slo: Slo, rows: Iterable[StepRow], thresholds: Sequence[float]) -> C
     return CapacityReport(slo, steps, sustainable, tuple(crossings))
 
 
+def load_unit(steps: Sequence[CapacityStep]) -> str:
+    """What a step's load counts: offered req/s when the shape set a rate, else users."""
+    if any(s.rate_per_s is not None for s in steps):
+        return "req/s"
+    return "users" if any(s.users is not None for s in steps) else "stage"
+
+
+def _stage(index: int | None) -> str:
+    """Stages as people read them, from 1 (the records keep their 0-based index)."""
+    return "-" if index is None or index < 0 else str(index + 1)
+
+
 def render_markdown(reports: Sequence[CapacityReport], title: str) -> str:
-    """A Markdown capacity report: one table per SLO, then the verdict lines."""
+    """A Markdown capacity report: one table per SLO, then the verdict lines.
+
+    This is the error budget's view alone: the capacity verdict, which also
+    weighs the percentile and the 429 share, is `python -m loadtests.capacity`.
+    """
     lines = [f"## Capacity: {title}", ""]
     for report in reports:
         slo = report.slo
+        unit = load_unit(report.steps)
         lines += [
             f"### {slo.name} (objective {slo.objective_ratio * 100:g}%)",
             "",
-            "| stage | users | rate/s | events | SLI | burn rate |",
+            "| stage | users | offered req/s | events | SLI | burn rate |",
             "|---:|---:|---:|---:|---:|---:|",
         ]
         for s in report.steps:
             lines.append(
-                f"| {s.stage_index} | {_num(s.users)} | {_num(s.rate_per_s)} | "
+                f"| {_stage(s.stage_index)} | {_num(s.users)} | {_num(s.rate_per_s)} | "
                 f"{s.counts.total:,.0f} | {_pct(s.sli_ratio)} | {_rate(s.burn_rate)} |"
             )
         lines.append("")
@@ -109,7 +126,9 @@ def render_markdown(reports: Sequence[CapacityReport], title: str) -> str:
                 "- Highest load with burn rate <= 1: none (the first step already burns faster)"
             )
         else:
-            lines.append(f"- Highest load with burn rate <= 1: {report.max_sustainable_load:g}")
+            lines.append(
+                f"- Highest load with burn rate <= 1: {report.max_sustainable_load:g} {unit}"
+            )
         for c in report.crossings:
             if c.threshold == 1.0:
                 continue
@@ -117,15 +136,19 @@ def render_markdown(reports: Sequence[CapacityReport], title: str) -> str:
                 lines.append(f"- Burn rate {c.threshold:.4g}x: not crossed in this run")
             else:
                 between = (
-                    f", about {c.interpolated_load:.4g} by interpolation"
+                    f", about {c.interpolated_load:.4g} {unit} by interpolation"
                     if c.interpolated_load is not None
                     else " (already at the first step)"
                 )
                 lines.append(
-                    f"- Burn rate {c.threshold:.4g}x: crossed at stage {c.stage_index} "
-                    f"(load {c.load:g}){between}"
+                    f"- Burn rate {c.threshold:.4g}x: crossed at stage {_stage(c.stage_index)} "
+                    f"(load {c.load:g} {unit}){between}"
                 )
-        lines.append("")
+        lines += [
+            "- The budget's view only: a stage answering 429s burns no availability budget; "
+            "the capacity verdict is `python -m loadtests.capacity`",
+            "",
+        ]
     return "\n".join(lines)
 
 

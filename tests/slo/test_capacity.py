@@ -47,16 +47,17 @@ def test_capacity_cli_from_file_and_ledger(cli, write_results, ledger_path: Path
     path = write_results(synth.load_run(start=NOW - 3600, stages=stages), "load.jsonl")
     result = cli("capacity", path, "--json", tmp_path / "cap.json")
     assert result.code == 0, result.err
-    assert "Highest load with burn rate <= 1: 100" in result.out
-    assert "Burn rate 13.44x: crossed at stage 4 (load 800)" in result.out
+    assert "Highest load with burn rate <= 1: 100 req/s" in result.out
+    assert "Burn rate 13.44x: crossed at stage 5 (load 800 req/s)" in result.out  # from 1
+    assert "the capacity verdict is `python -m loadtests.capacity`" in result.out
     data = json.loads((tmp_path / "cap.json").read_text())
     assert data["slos"][0]["max_sustainable_load"] == 100.0
     assert data["slos"][1]["slo_name"] == "latency"
     assert cli("ingest", path, "--ledger", ledger_path).code == 0
     from_ledger = cli("capacity", "--ledger", ledger_path, "--thresholds", "1,6,14.4")
     assert from_ledger.code == 0
-    assert "Highest load with burn rate <= 1: 100" in from_ledger.out
-    assert "Burn rate 6x: crossed at stage 3" in from_ledger.out
+    assert "Highest load with burn rate <= 1: 100 req/s" in from_ledger.out
+    assert "Burn rate 6x: crossed at stage 4" in from_ledger.out
 
 
 def test_capacity_without_load_records(cli, write_results) -> None:
@@ -64,3 +65,9 @@ def test_capacity_without_load_records(cli, write_results) -> None:
     result = cli("capacity", path)
     assert result.code == 2
     assert result.err.startswith("slo: error: ") and "expected load aggregate records" in result.err
+
+
+def test_the_load_unit_is_said() -> None:
+    users = capacity.analyse(SLO, [(0, 10.0, None, 1000.0, 1000.0)], [1.0])
+    assert capacity.load_unit(users.steps) == "users"
+    assert "Highest load with burn rate <= 1: 10 users" in capacity.render_markdown([users], "t")

@@ -17,7 +17,6 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,173 +24,20 @@ import httpx
 import pytest
 
 from probes import profile as profiles
-from probes.breaker import Breaker
 from probes.budget import Case, fit, group_of
 from probes.checks import ProbeFailure
-from probes.client import MutationRefused, ProbeClient, one_line, ssl_context, token_parts
-from probes.exchange import Exchange
-from probes.outcomes import UNREACHABLE, Inconclusive, TargetUnavailable, is_inconclusive
-from probes.pacer import Pacer
+from probes.client import MutationRefused, ProbeClient, one_line, ssl_context
+from probes.outcomes import Inconclusive, TargetUnavailable
 from probes.plan import NOTHING, Cost, RequestPlan, processes, split_nodeid
 from probes.plan import from_record as plan_from_record
 from probes.redact import redact
-from probes.results import ResultsWriter, new_run_id, suite_commit
+from probes.reporting import PROBES_DIR, Recorder, attach_exchange, family_of
+from probes.results import new_run_id, suite_commit
+from probes.run import RUN, ProbeContext, Run
 from probes.target import EmbeddedServer, Target, TargetError, jwt_problem, read_secret_file
 
-PROBES_DIR = Path(__file__).resolve().parent
 DEFAULT_REPORTS = Path("reports")
 WIRE_KEY = "spacetime_probes_run"
-
-
-@dataclass
-class Run:
-    """Everything a probe needs about this run; one per pytest process."""
-
-    profile: profiles.Profile
-    target: Target
-    run_id: str
-    allow_mutating: bool
-    examples: int
-    state_dir: Path
-    results_path: Path
-    controller: bool
-    server: EmbeddedServer | None = None
-    ca_file: str | None = None
-    tls_min_days: float = 30.0
-    tls_metrics_path: Path | None = None
-    writer: ResultsWriter = field(init=False)
-    pacer: Pacer = field(init=False)
-    current_probe: tuple[str, str] = ("", "")
-    outcomes: list[dict[str, Any]] = field(default_factory=list)
-    started: float = field(default_factory=time.time)
-    # One circuit breaker per service (base URL), shared by every client of it in
-    # this process; the controller's preflight verdict reaches the workers by wire.
-    breakers: dict[str, Breaker] = field(default_factory=dict)
-    plan: RequestPlan | None = None  # the controller's, once collection has ended
-    budget_s: float | None = None  # --st-budget: rotate the matrix to fit
-    slot: int = 0  # --st-slot: which slice a budgeted run sends
-    coverage: dict[str, Any] | None = None  # what a budgeted run sent and left (a record)
-
-    def __post_init__(self) -> None:
-        limit = self.profile.rate_limit
-        self.pacer = Pacer(
-            self.state_dir,
-            rate_per_second=limit.rate_per_second * limit.pace_ratio,
-            capacity=limit.burst * 0.5,
-        )
-        self.writer = ResultsWriter(
-            self.results_path,
-            run_id=self.run_id,
-            target=self.target.base_url,
-            environment=self.profile.environment,
-        )
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """What redaction removes: the token, each of its segments, the signing secret."""
-        parts = (*token_parts(self.target.token), self.target.secret)
-        return tuple(sorted({s for s in parts if s}, key=len, reverse=True))
-
-    @property
-    def mutating_allowed(self) -> bool:
-        return self.allow_mutating or not self.profile.production
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "profile": self.profile.model_dump(mode="json"),
-            "target": self.target.__dict__,
-            "run_id": self.run_id,
-            "allow_mutating": self.allow_mutating,
-            "examples": self.examples,
-            "state_dir": str(self.state_dir),
-            "results_path": str(self.results_path),
-            "ca_file": self.ca_file,
-            "tls_min_days": self.tls_min_days,
-            "budget_s": self.budget_s,
-            "slot": self.slot,
-            "unavailable": {url: b.reason for url, b in self.breakers.items() if b.reason},
-        }
-
-    @classmethod
-    def from_wire(cls, wire: dict[str, Any]) -> Run:
-        run = cls(
-            profile=profiles.from_dict(wire["profile"], origin="controller"),
-            target=Target(**wire["target"]),
-            run_id=wire["run_id"],
-            allow_mutating=wire["allow_mutating"],
-            examples=wire["examples"],
-            state_dir=Path(wire["state_dir"]),
-            results_path=Path(wire["results_path"]),
-            controller=False,
-            ca_file=wire["ca_file"],
-            tls_min_days=wire["tls_min_days"],
-            budget_s=wire["budget_s"],
-            slot=wire["slot"],
-        )
-        for url, reason in wire["unavailable"].items():
-            run.breaker(url).trip(reason)
-        return run
-
-    def record_sample(self, exchange: Exchange, expected: bool | None) -> None:
-        probe, family = self.current_probe
-        self.writer.write(
-            "sample",
-            {
-                "ts": time.time() - (exchange.latency_ms or 0) / 1000,
-                "probe": probe,
-                "family": family,
-                "endpoint": exchange.endpoint,
-                "method": exchange.method,
-                "status": exchange.status,
-                "latency_ms": None
-                if exchange.latency_ms is None
-                else round(exchange.latency_ms, 3),
-                "error": exchange.error,
-                "expected_status": expected,
-            },
-        )
-
-    def breaker(self, base_url: str) -> Breaker:
-        return self.breakers.setdefault(base_url, Breaker())
-
-    def preflight(self) -> str | None:
-        """One request before any probe: a target that does not answer opens its breaker.
-
-        Every probe then fails at once with this one line, instead of each
-        family reporting the outage in its own words (and each request waiting
-        out the timeout). Returns the reason, or None when the target answered.
-        """
-        endpoint = next((e for e in self.profile.endpoints if e.method == "GET"), None)
-        if endpoint is None:
-            return None
-        self.current_probe = ("preflight", "preflight")
-        client = self.client(self.target.base_url, token=self.target.token)
-        try:
-            exchange = client.request("GET", endpoint.path)
-            if exchange.status is None:
-                self.breaker(self.target.base_url).trip(f"{UNREACHABLE}{exchange.error}")
-        except TargetUnavailable:
-            pass  # locked out: the breaker holds the reason
-        finally:
-            client.close()
-            self.current_probe = ("", "")
-        return self.breaker(self.target.base_url).reason
-
-    def client(self, base_url: str, *, token: str | None) -> ProbeClient:
-        return ProbeClient(
-            base_url,
-            token=token,
-            timeout_s=self.profile.request_timeout_s,
-            pacer=self.pacer,
-            sink=self.record_sample,
-            allow_mutating=self.mutating_allowed,
-            ca_file=self.ca_file,
-            secrets=self.secrets,
-            breaker=self.breaker(base_url),
-        )
-
-
-RUN = pytest.StashKey[Run]()
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -498,7 +344,7 @@ def pytest_configure(config: pytest.Config) -> None:
         {"phase": "start", "ts": run.started, "profile": profile.name,
          "commit": suite_commit(PROBES_DIR), "exit_status": None, "counts": None},
     )  # fmt: skip
-    config.pluginmanager.register(_Recorder(run), "spacetime-probes-recorder")
+    config.pluginmanager.register(Recorder(run), "spacetime-probes-recorder")
     run.preflight()
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(run), "spacetime-probes-xdist")
@@ -543,12 +389,6 @@ def get_run(config: pytest.Config) -> Run:
 
 
 # Collection: production safety and families --------------------------------------------
-
-
-def family_of(nodeid: str) -> str:
-    """`probes/test_rate_limit.py::...` belongs to the family `rate_limit`."""
-    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-    return module.removeprefix("test_").removesuffix(".py")
 
 
 # Families about the connection, not the API: they apply to every profile, and
@@ -715,20 +555,6 @@ def scene_guard(st_run: Run, st_client: ProbeClient) -> Iterator[str]:
             st_client.request("POST", "/scene", json_body={"scene_path": original}, expect={200})
 
 
-@dataclass
-class ProbeContext:
-    """What a probe says about itself for the results file and the summary."""
-
-    node: pytest.Item
-
-    def about(self, method: str | None, endpoint: str | None) -> None:
-        self.node.user_properties.append(("method", method))
-        self.node.user_properties.append(("endpoint", endpoint))
-
-    def measured(self, values: dict[str, Any]) -> None:
-        self.node.user_properties.append(("measured", values))
-
-
 @pytest.fixture
 def probe(request: pytest.FixtureRequest) -> ProbeContext:
     return ProbeContext(request.node)
@@ -793,7 +619,7 @@ def pytest_runtest_makereport(
         line = failure.reason
         if failure.exchange is not None:
             line += f" | reproduce: {failure.exchange.curl(run.secrets)}"
-            _attach_exchange(failure.exchange, run.secrets)
+            attach_exchange(failure.exchange, run.secrets)
         report.longrepr = redact(line, run.secrets)
     elif excinfo is not None and isinstance(excinfo.value, MutationRefused):
         report.longrepr = str(excinfo.value)
@@ -801,150 +627,3 @@ def pytest_runtest_makereport(
         report.longrepr = redact(str(report.longrepr), run.secrets)
     report.sections = [(name, redact(text, run.secrets)) for name, text in report.sections]
     return report
-
-
-def _reason(report: pytest.TestReport) -> str | None:
-    if report.skipped and isinstance(report.longrepr, tuple):
-        # pytest names a skip exception's class before its message: "Skipped: ..."
-        # for pytest.skip, the dotted class name for a subclass such as Inconclusive.
-        inconclusive = f"{Inconclusive.__module__}.{Inconclusive.__qualname__}: "
-        return str(report.longrepr[2]).removeprefix("Skipped: ").removeprefix(inconclusive)
-    if report.failed:
-        lines = [line for line in str(report.longrepr).splitlines() if line.strip()]
-        return lines[0] if len(lines) == 1 else (lines[-1] if lines else None)
-    return None
-
-
-class _Recorder:
-    """Controller-only hooks: outcome records, the run's end record, the summary."""
-
-    def __init__(self, run: Run) -> None:
-        self.run = run
-        self.tls_metrics: str | None = None
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        final = report.when == "call" or (report.when == "setup" and not report.passed)
-        if not (final or (report.when == "teardown" and report.failed)):
-            return
-        props = dict(report.user_properties)
-        outcome: str
-        if report.when == "call":
-            outcome = report.outcome
-        else:
-            outcome = "skipped" if report.skipped else "error"
-        reason = redact(_reason(report) or "", self.run.secrets) or None
-        record: dict[str, Any] = {
-            "ts": time.time(),
-            "probe": report.nodeid,
-            "family": family_of(report.nodeid),
-            "endpoint": props.get("endpoint"),
-            "method": props.get("method"),
-            "outcome": outcome,
-            "duration_s": round(report.duration, 4),
-            "reason": reason,
-            "measured": props.get("measured"),
-        }
-        if is_inconclusive(reason):
-            record["verdict"] = "inconclusive"
-        self.run.outcomes.append(record)
-        self.run.writer.write("outcome", record)
-
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        run = self.run
-        counts = {k: 0 for k in ("passed", "failed", "skipped", "error")}
-        for record in run.outcomes:
-            counts[record["outcome"]] += 1
-        run.writer.write(
-            "run",
-            {"phase": "end", "ts": time.time(), "profile": run.profile.name,
-             "commit": suite_commit(PROBES_DIR), "exit_status": int(exitstatus), "counts": counts,
-             "plan": None if run.plan is None else run.plan.to_record(),
-             "coverage": run.coverage},
-        )  # fmt: skip
-        _write_allure_environment(session.config, run)
-        _finish_allure_results(session.config)
-        self.tls_metrics = _write_tls_metrics(run)
-        if run.writer.error is not None:
-            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        from probes.summary import render_summary
-
-        run = self.run
-        for line in render_summary(run.outcomes, run.profile, run.target, run.results_path):
-            terminalreporter.write_line(line)
-        if self.tls_metrics:
-            terminalreporter.write_line(f"  tls metrics: {self.tls_metrics}")
-        if run.writer.error is not None:
-            terminalreporter.write_line(f"spacetime-probes: error: {run.writer.error}", red=True)
-
-
-def _write_tls_metrics(run: Run) -> str | None:
-    """blackbox-style TLS metrics from the tls outcomes, as a node_exporter textfile.
-
-    Returns what to print: the path written, or why it could not be.
-    """
-    from prometheus_client import write_to_textfile
-
-    from probes.tls import TlsFacts, metrics_registry
-
-    facts: dict[str, TlsFacts] = {}
-    success: dict[str, bool] = {}
-    for record in run.outcomes:
-        measured = record.get("measured") or {}
-        if record["family"] != "tls" or "url" not in measured:
-            continue
-        url = measured["url"]
-        facts.setdefault(url, TlsFacts.from_measured(measured))
-        if record["outcome"] != "skipped":
-            success[url] = success.get(url, True) and record["outcome"] == "passed"
-    if not facts or run.tls_metrics_path is None:
-        return None
-    path = run.tls_metrics_path
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_to_textfile(str(path), metrics_registry(facts.values(), success))
-    except OSError as exc:
-        return f"not written: {path}: {exc.strerror or exc}"
-    return str(path)
-
-
-def _attach_exchange(exchange: Exchange, secrets: tuple[str, ...]) -> None:
-    """The failing request and its answer, redacted, on the Allure result."""
-    import allure
-
-    from probes.allure_report import exchange_attachment
-
-    allure.attach(
-        exchange_attachment(exchange, secrets),
-        name="exchange (redacted)",
-        attachment_type=allure.attachment_type.TEXT,
-    )
-
-
-def _finish_allure_results(config: pytest.Config) -> None:
-    """categories.json, and each failure's trace led by its probe path (the family rules)."""
-    from probes.allure_report import finish_results
-
-    directory = getattr(config.option, "allure_report_dir", None)
-    if directory:
-        finish_results(directory)
-
-
-def _write_allure_environment(config: pytest.Config, run: Run) -> None:
-    directory = getattr(config.option, "allure_report_dir", None)
-    if not directory:
-        return
-    lines = {
-        "target": run.target.base_url,
-        "environment": run.profile.environment,
-        "profile": run.profile.name,
-        "commit": suite_commit(PROBES_DIR) or "unknown",
-        "run_id": run.run_id,
-    }
-    try:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        text = "".join(f"{k}={v}\n" for k, v in lines.items())
-        (Path(directory) / "environment.properties").write_text(text, encoding="utf-8")
-    except OSError:
-        pass

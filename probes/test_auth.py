@@ -25,8 +25,8 @@ from probes.exchange import Exchange
 from probes.payloads.jwt_attacks import Attack, Attacks, attacker_rsa_key, verifier_attacks
 from probes.payloads.tokens import BadAuthorization, bad_authorizations, claim_skips, forged_valid
 from probes.plan import Cost
-from probes.plugin import RUN, ProbeContext, Run
 from probes.profile import Auth, Endpoint
+from probes.run import RUN, ProbeContext, Run
 
 
 @cache

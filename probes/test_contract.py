@@ -14,8 +14,8 @@ from probes import checks, schemas
 from probes.checks import ProbeFailure
 from probes.client import ProbeClient
 from probes.plan import Cost
-from probes.plugin import RUN, ProbeContext, Run
 from probes.profile import Endpoint
+from probes.run import RUN, ProbeContext, Run
 
 # A request each kind's contract answers with 400: (method, path, body, what).
 BAD_REQUESTS: dict[str, tuple[str, str, object, str]] = {

@@ -10,7 +10,7 @@ from probes import checks, schemas
 from probes.checks import ProbeFailure
 from probes.client import ProbeClient
 from probes.plan import Cost
-from probes.plugin import ProbeContext, Run
+from probes.run import ProbeContext, Run
 
 
 def test_health_code_matches_body(st_manager: ProbeClient, probe: ProbeContext) -> None:

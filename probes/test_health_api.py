@@ -21,8 +21,8 @@ from probes.checks import ProbeFailure
 from probes.client import ProbeClient
 from probes.exchange import Exchange
 from probes.plan import Cost
-from probes.plugin import ProbeContext, Run
 from probes.profile import HealthApi, fails_at
+from probes.run import ProbeContext, Run
 
 
 def _api(run: Run) -> HealthApi:

@@ -33,8 +33,8 @@ from probes.client import ProbeClient
 from probes.exchange import Exchange
 from probes.outcomes import Inconclusive
 from probes.plan import Cost
-from probes.plugin import RUN, ProbeContext, Run
 from probes.profile import Endpoint
+from probes.run import RUN, ProbeContext, Run
 from probes.schedule import (
     LEAST_CONNECTIONS,
     POOL_CONNECTIONS,

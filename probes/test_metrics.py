@@ -22,8 +22,8 @@ from probes.checks import ProbeFailure
 from probes.client import ProbeClient
 from probes.exchange import Exchange
 from probes.plan import Cost, processes
-from probes.plugin import ProbeContext, Run
 from probes.profile import Metrics, fails_at
+from probes.run import ProbeContext, Run
 
 TEXT_TYPES = ("text/plain", "application/openmetrics-text")
 

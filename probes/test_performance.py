@@ -12,7 +12,7 @@ from probes import checks, thresholds
 from probes.checks import ProbeFailure
 from probes.client import ProbeClient
 from probes.plan import Cost
-from probes.plugin import ProbeContext, Run
+from probes.run import ProbeContext, Run
 
 
 @pytest.mark.parametrize("metric", thresholds.METRICS)

@@ -32,8 +32,8 @@ from probes.exchange import Exchange
 from probes.outcomes import Inconclusive
 from probes.payloads import clients
 from probes.plan import Cost
-from probes.plugin import ProbeContext, Run
 from probes.profile import Endpoint
+from probes.run import ProbeContext, Run
 
 RECOVERY_LIMIT_S = 30.0
 

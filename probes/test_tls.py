@@ -18,7 +18,7 @@ import pytest
 
 from probes import handshake, tls
 from probes.plan import NOTHING, Cost
-from probes.plugin import ProbeContext, Run
+from probes.run import ProbeContext, Run
 from probes.tls import TlsFacts
 
 ENDPOINTS = ("target", "manager")

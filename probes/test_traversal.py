@@ -29,7 +29,7 @@ from probes.client import ProbeClient
 from probes.exchange import Exchange
 from probes.payloads.traversal import CATEGORIES, EXAMPLES, category_names
 from probes.plan import Cost
-from probes.plugin import ProbeContext, Run
+from probes.run import ProbeContext, Run
 
 METHODS = ("POST", "PUT")
 

@@ -42,7 +42,7 @@ def test_the_oracle_serves_exactly_the_contract_endpoints() -> None:
 
 
 def test_no_marker_repeats_the_family_list() -> None:
-    """The family is the module (probes/plugin.py family_of); a marker would be a copy."""
+    """The family is the module (probes/reporting.py family_of); a marker would be a copy."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     markers = config["tool"]["pytest"]["ini_options"]["markers"]
     assert not [m for m in markers if m.startswith("family(")]

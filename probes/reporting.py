@@ -1,0 +1,172 @@
+"""What a run leaves behind: outcome records, the end record, the summary, the TLS
+textfile and the Allure extras. The controller registers `Recorder`; the rest are
+called from the plugin's hooks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from probes.exchange import Exchange
+from probes.outcomes import Inconclusive, is_inconclusive
+from probes.redact import redact
+from probes.results import suite_commit
+from probes.run import Run
+
+PROBES_DIR = Path(__file__).resolve().parent
+
+
+def family_of(nodeid: str) -> str:
+    """`probes/test_rate_limit.py::...` belongs to the family `rate_limit`."""
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    return module.removeprefix("test_").removesuffix(".py")
+
+
+def _reason(report: pytest.TestReport) -> str | None:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        # pytest names a skip exception's class before its message: "Skipped: ..."
+        # for pytest.skip, the dotted class name for a subclass such as Inconclusive.
+        inconclusive = f"{Inconclusive.__module__}.{Inconclusive.__qualname__}: "
+        return str(report.longrepr[2]).removeprefix("Skipped: ").removeprefix(inconclusive)
+    if report.failed:
+        lines = [line for line in str(report.longrepr).splitlines() if line.strip()]
+        return lines[0] if len(lines) == 1 else (lines[-1] if lines else None)
+    return None
+
+
+class Recorder:
+    """Controller-only hooks: outcome records, the run's end record, the summary."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.tls_metrics: str | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        final = report.when == "call" or (report.when == "setup" and not report.passed)
+        if not (final or (report.when == "teardown" and report.failed)):
+            return
+        props = dict(report.user_properties)
+        outcome: str
+        if report.when == "call":
+            outcome = report.outcome
+        else:
+            outcome = "skipped" if report.skipped else "error"
+        reason = redact(_reason(report) or "", self.run.secrets) or None
+        record: dict[str, Any] = {
+            "ts": time.time(),
+            "probe": report.nodeid,
+            "family": family_of(report.nodeid),
+            "endpoint": props.get("endpoint"),
+            "method": props.get("method"),
+            "outcome": outcome,
+            "duration_s": round(report.duration, 4),
+            "reason": reason,
+            "measured": props.get("measured"),
+        }
+        if is_inconclusive(reason):
+            record["verdict"] = "inconclusive"
+        self.run.outcomes.append(record)
+        self.run.writer.write("outcome", record)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        run = self.run
+        counts = {k: 0 for k in ("passed", "failed", "skipped", "error")}
+        for record in run.outcomes:
+            counts[record["outcome"]] += 1
+        run.writer.write(
+            "run",
+            {"phase": "end", "ts": time.time(), "profile": run.profile.name,
+             "commit": suite_commit(PROBES_DIR), "exit_status": int(exitstatus), "counts": counts,
+             "plan": None if run.plan is None else run.plan.to_record(),
+             "coverage": run.coverage},
+        )  # fmt: skip
+        _write_allure_environment(session.config, run)
+        _finish_allure_results(session.config)
+        self.tls_metrics = _write_tls_metrics(run)
+        if run.writer.error is not None:
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from probes.summary import render_summary
+
+        run = self.run
+        for line in render_summary(run.outcomes, run.profile, run.target, run.results_path):
+            terminalreporter.write_line(line)
+        if self.tls_metrics:
+            terminalreporter.write_line(f"  tls metrics: {self.tls_metrics}")
+        if run.writer.error is not None:
+            terminalreporter.write_line(f"spacetime-probes: error: {run.writer.error}", red=True)
+
+
+def _write_tls_metrics(run: Run) -> str | None:
+    """blackbox-style TLS metrics from the tls outcomes, as a node_exporter textfile.
+
+    Returns what to print: the path written, or why it could not be.
+    """
+    from prometheus_client import write_to_textfile
+
+    from probes.tls import TlsFacts, metrics_registry
+
+    facts: dict[str, TlsFacts] = {}
+    success: dict[str, bool] = {}
+    for record in run.outcomes:
+        measured = record.get("measured") or {}
+        if record["family"] != "tls" or "url" not in measured:
+            continue
+        url = measured["url"]
+        facts.setdefault(url, TlsFacts.from_measured(measured))
+        if record["outcome"] != "skipped":
+            success[url] = success.get(url, True) and record["outcome"] == "passed"
+    if not facts or run.tls_metrics_path is None:
+        return None
+    path = run.tls_metrics_path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_to_textfile(str(path), metrics_registry(facts.values(), success))
+    except OSError as exc:
+        return f"not written: {path}: {exc.strerror or exc}"
+    return str(path)
+
+
+def attach_exchange(exchange: Exchange, secrets: tuple[str, ...]) -> None:
+    """The failing request and its answer, redacted, on the Allure result."""
+    import allure
+
+    from probes.allure_report import exchange_attachment
+
+    allure.attach(
+        exchange_attachment(exchange, secrets),
+        name="exchange (redacted)",
+        attachment_type=allure.attachment_type.TEXT,
+    )
+
+
+def _finish_allure_results(config: pytest.Config) -> None:
+    """categories.json, and each failure's trace led by its probe path (the family rules)."""
+    from probes.allure_report import finish_results
+
+    directory = getattr(config.option, "allure_report_dir", None)
+    if directory:
+        finish_results(directory)
+
+
+def _write_allure_environment(config: pytest.Config, run: Run) -> None:
+    directory = getattr(config.option, "allure_report_dir", None)
+    if not directory:
+        return
+    lines = {
+        "target": run.target.base_url,
+        "environment": run.profile.environment,
+        "profile": run.profile.name,
+        "commit": suite_commit(PROBES_DIR) or "unknown",
+        "run_id": run.run_id,
+    }
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        text = "".join(f"{k}={v}\n" for k, v in lines.items())
+        (Path(directory) / "environment.properties").write_text(text, encoding="utf-8")
+    except OSError:
+        pass

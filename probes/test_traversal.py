@@ -58,6 +58,37 @@ def _problem(exchange: Exchange, allowed: Collection[int] = (400,)) -> str | Non
     return None
 
 
+def _judge_category(
+    probe: ProbeContext,
+    category: str,
+    method: str,
+    statuses: Counter[str],
+    failures: list[tuple[str, Exchange, str]],
+    what: str,
+) -> None:
+    """Record what a category sent; fail with the first of its failures (label, answer,
+    problem) when any got through."""
+    sent = sum(statuses.values())
+    probe.measured(
+        {
+            "category": category,
+            "method": method,
+            "sent": sent,
+            "failed_examples": len(failures),
+            "statuses": dict(statuses),
+        }
+    )
+    if failures:
+        label, exchange, problem = failures[0]
+        raise ProbeFailure(
+            f"{method} /scene [{category}]: {len(failures)}/{sent} {what}; "
+            f"first {label}: {problem}",
+            exchange=exchange,
+            measured=len(failures),
+            limit=0,
+        )
+
+
 @pytest.mark.mutating
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("category", category_names())
@@ -98,25 +129,8 @@ def test_invalid_scene_path_rejected(
         attempt(payload)
 
     generated()
-    sent = sum(statuses.values())
-    probe.measured(
-        {
-            "category": category,
-            "method": method,
-            "sent": sent,
-            "failed_examples": len(failures),
-            "statuses": dict(statuses),
-        }
-    )
-    if failures:
-        payload, exchange, problem = failures[0]
-        raise ProbeFailure(
-            f"{method} /scene [{category}]: {len(failures)}/{sent} invalid paths not rejected; "
-            f"first {payload[:80]!r}: {problem}",
-            exchange=exchange,
-            measured=len(failures),
-            limit=0,
-        )
+    shown = [(repr(payload[:80]), exchange, problem) for payload, exchange, problem in failures]
+    _judge_category(probe, category, method, statuses, shown, "invalid paths not rejected")
 
 
 @pytest.mark.mutating
@@ -289,25 +303,8 @@ def test_scene_path_carrier_validated_as_loaded(
         problem = _carrier_problem(attempt, exchange)
         if problem is not None:
             failures.append((attempt, exchange, problem))
-    category = f"carrier-{carrier}"
-    probe.measured(
-        {
-            "category": category,
-            "method": method,
-            "sent": len(attempts),
-            "failed_examples": len(failures),
-            "statuses": dict(statuses),
-        }
-    )
-    if failures:
-        attempt, exchange, problem = failures[0]
-        raise ProbeFailure(
-            f"{method} /scene [{category}]: {len(failures)}/{len(attempts)} not rejected; "
-            f"first {attempt.label}: {problem}",
-            exchange=exchange,
-            measured=len(failures),
-            limit=0,
-        )
+    shown = [(attempt.label, exchange, problem) for attempt, exchange, problem in failures]
+    _judge_category(probe, f"carrier-{carrier}", method, statuses, shown, "not rejected")
 
 
 # Positive controls: every budgeted run sends them (probes/budget.py).

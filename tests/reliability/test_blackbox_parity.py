@@ -1,0 +1,101 @@
+"""The project's probe metrics next to the real blackbox_exporter's, for the same target.
+
+Existing blackbox dashboards and alerts read `probe_success`,
+`probe_ssl_earliest_cert_expiry`, `probe_tls_version_info`... by name, type and
+label set. Debian's `prometheus-blackbox-exporter` (started here on loopback)
+probes the same TLS server as the tls family, and for every metric both
+report, the project's textfile has the same name, the same type and the same
+labels, plus `target`: blackbox gets the target from the scrape (its
+`instance`), a textfile holding several targets must name it itself.
+"""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from reliability.certs import CertSet, make_cert_set
+from reliability.harness import run_measured, write_profile
+from reliability.hostile import HostileServer
+from support import free_port, mint_token, service
+
+pytestmark = pytest.mark.integration
+
+BLACKBOX = shutil.which("prometheus-blackbox-exporter") or shutil.which("blackbox_exporter")
+# Labels later blackbox_exporter releases add, which the project exports already: Debian
+# bookworm ships 0.23; `serialnumber` on probe_ssl_last_chain_info came with 0.24.
+NEWER_LABELS = {"probe_ssl_last_chain_info": frozenset({"serialnumber"})}
+NEWER_METRICS = frozenset({"probe_tls_cipher_info"})  # also 0.24
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
+    return make_cert_set(tmp_path_factory.mktemp("certs"))
+
+
+def _families(text: str) -> dict[str, tuple[str, frozenset[str]]]:
+    """name -> (type, label names) of every family that has samples."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        labels = frozenset(k for sample in family.samples for k in sample.labels)
+        if family.samples:
+            found[family.name] = (family.type, labels)
+    return found
+
+
+def test_shared_metrics_have_blackbox_names_types_and_labels(
+    tmp_path: Path, certs: CertSet
+) -> None:
+    if BLACKBOX is None:
+        pytest.fail("prometheus-blackbox-exporter is missing: scripts/bootstrap --dev installs it")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certs.good.cert, certs.good.key)
+    config = tmp_path / "blackbox.yml"
+    config.write_text(
+        "modules:\n  https:\n    prober: http\n    timeout: 5s\n    http:\n"
+        f"      tls_config:\n        ca_file: {certs.ca.cert}\n"
+    )
+    port = free_port()
+    token = tmp_path / "token"
+    token.write_text(mint_token("tls"))
+    profile = write_profile(tmp_path / "profile.yaml", timeout_s=2)
+    with HostileServer("ok", ssl_context=context) as server:
+        run = run_measured(
+            tmp_path / "out", f"--st-target={server.url}", f"--st-token-file={token}",
+            f"--st-profile={profile}", f"--st-ca-file={certs.ca.cert}", "-k", "test_tls",
+        )  # fmt: skip
+        assert run.returncode == 0, run.output[-3000:]
+        command = [BLACKBOX, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"]
+        with service(command, f"http://127.0.0.1:{port}/-/healthy", tmp_path / "blackbox.log"):
+            probed = httpx.get(
+                f"http://127.0.0.1:{port}/probe",
+                params={"target": server.url, "module": "https"},
+                timeout=15,
+            )
+    assert probed.status_code == 200, probed.text
+    theirs = _families(probed.text)
+    assert theirs["probe_success"][0] == "gauge"
+    assert "probe_success 1" in probed.text, probed.text
+    ours = _families((tmp_path / "out" / "tls.prom").read_text())
+    shared = sorted(set(ours) & set(theirs))
+    assert {"probe_success", "probe_ssl_earliest_cert_expiry", "probe_tls_version_info"} <= set(
+        shared
+    ), (sorted(ours), sorted(theirs))
+    for name in shared:
+        our_type, our_labels = ours[name]
+        their_type, their_labels = theirs[name]
+        assert our_type == their_type, (name, our_type, their_type)
+        newer = NEWER_LABELS.get(name, frozenset())
+        assert our_labels - {"target"} - newer == their_labels - newer, (
+            name, our_labels, their_labels,
+        )  # fmt: skip
+    # What the project exports under blackbox's prefix, blackbox exports too.
+    print("shared with blackbox_exporter:", ", ".join(shared))
+    ours_only = [
+        n for n in ours if n.startswith("probe_") and n not in theirs and n not in NEWER_METRICS
+    ]
+    assert not ours_only, ours_only

@@ -201,3 +201,19 @@ def test_allure_html_report_shows_suites_and_the_failure_category(tmp_path: Path
     assert "exchange (redacted)" in page
     for name in ("categories", "suites", "behaviors", "failure"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
+
+    # The CI artifact: one file that opens from disk (a served report opened from disk
+    # shows "500 Failed to fetch", its data being separate files).
+    single = tmp_path / "single"
+    generated = subprocess.run(
+        [allure, "generate", "--single-file", str(results), "-o", str(single), "--clean"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    assert [p.name for p in single.iterdir()] == ["index.html"]
+    url = (single / "index.html").as_uri()
+    dom = chromium(browser, tmp_path / "chromium", "--dump-dom", f"{url}#categories")
+    chromium(browser, tmp_path / "chromium", f"--screenshot={shots / 'single-file.png'}",
+             f"{url}#categories")  # fmt: skip
+    assert "Failed to fetch" not in dom
+    assert "Contract" in re.findall(r'class="node__name[^"]*">([^<]+)<', dom), dom[:2000]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -64,6 +64,7 @@ class RequestPlan:
     families: Mapping[str, Cost]
     unplanned: tuple[str, ...]  # families whose module states no cost
     rate_per_s: float  # the pacer's rate: what the probes may spend per second
+    probes: Mapping[str, int] = field(default_factory=dict)  # per family, probes that run
 
     @property
     def requests(self) -> Cost:
@@ -97,6 +98,7 @@ class RequestPlan:
                 for family, cost in sorted(self.families.items())
             },
             "unplanned": list(self.unplanned),
+            "probes": dict(sorted(self.probes.items())),
             "rate_per_second": self.rate_per_s,
             "seconds": [round(s, 1) for s in self.seconds()],
         }
@@ -109,7 +111,10 @@ def from_record(record: Mapping[str, Any]) -> RequestPlan:
         for family, cost in record["families"].items()
     }
     return RequestPlan(
-        families, tuple(str(f) for f in record["unplanned"]), float(record["rate_per_second"])
+        families,
+        tuple(str(f) for f in record["unplanned"]),
+        float(record["rate_per_second"]),
+        {str(f): int(n) for f, n in record.get("probes", {}).items()},
     )
 
 
@@ -127,3 +132,39 @@ def processes() -> int:
         return max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
     except ValueError:
         return 1
+
+
+@dataclass
+class Progress:
+    """Which families have finished, and what the plan says is left: one line a family.
+
+    Line-based on purpose: it reads the same in a terminal and in a CI log, and
+    sits between pytest's own progress lines instead of fighting them.
+    """
+
+    plan: RequestPlan
+    done: dict[str, int] = field(default_factory=dict)
+
+    def finished(self, family: str) -> str | None:
+        """Count one probe of `family` as finished; the line to print when it was the last."""
+        self.done[family] = self.done.get(family, 0) + 1
+        if self.done[family] != self.plan.probes.get(family):
+            return None
+        complete = [f for f, n in self.plan.probes.items() if self.done.get(f, 0) >= n]
+        left = total(
+            cost
+            for f, cost in self.plan.families.items()
+            if f not in complete and f in self.plan.probes
+        )
+        cost = self.plan.families.get(family)
+        sent = f", {cost.describe()} requests planned" if cost is not None else ""
+        count = self.plan.probes[family]
+        text = (
+            f"{family} done ({count} probe{'' if count == 1 else 's'}{sent}); "
+            f"{len(complete)} of {len(self.plan.probes)} families"
+        )
+        if left.high:
+            low, high = left.low / self.plan.rate_per_s, left.high / self.plan.rate_per_s
+            wall = f"{low:.0f} s" if round(low) == round(high) else f"{low:.0f}-{high:.0f} s"
+            text += f", {left.describe()} requests left, about {wall}"
+        return text

@@ -344,7 +344,7 @@ def pytest_configure(config: pytest.Config) -> None:
         {"phase": "start", "ts": run.started, "profile": profile.name,
          "commit": suite_commit(PROBES_DIR), "exit_status": None, "counts": None},
     )  # fmt: skip
-    config.pluginmanager.register(Recorder(run), "spacetime-probes-recorder")
+    config.pluginmanager.register(Recorder(run, config), "spacetime-probes-recorder")
     run.preflight()
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(run), "spacetime-probes-xdist")
@@ -484,7 +484,15 @@ def plan_items(run: Run, items: Sequence[pytest.Item]) -> RequestPlan:
             continue
         families[family] = families.get(family, NOTHING) + cost_of(run, tests)
     limit = run.profile.rate_limit
-    return RequestPlan(families, tuple(sorted(unplanned)), limit.rate_per_second * limit.pace_ratio)
+    probes: dict[str, int] = defaultdict(int)  # every collected probe reports, skipped or not
+    for item in items:
+        probes[family_of(item.nodeid)] += 1
+    return RequestPlan(
+        families,
+        tuple(sorted(unplanned)),
+        limit.rate_per_second * limit.pace_ratio,
+        dict(probes),
+    )
 
 
 def _announce(

@@ -12,6 +12,7 @@ import pytest
 
 from probes.exchange import Exchange
 from probes.outcomes import Inconclusive, is_inconclusive
+from probes.plan import Progress
 from probes.redact import redact
 from probes.results import suite_commit
 from probes.run import Run
@@ -40,9 +41,11 @@ def _reason(report: pytest.TestReport) -> str | None:
 class Recorder:
     """Controller-only hooks: outcome records, the run's end record, the summary."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, config: pytest.Config) -> None:
         self.run = run
+        self.config = config
         self.tls_metrics: str | None = None
+        self.progress: Progress | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         final = report.when == "call" or (report.when == "setup" and not report.passed)
@@ -70,6 +73,22 @@ class Recorder:
             record["verdict"] = "inconclusive"
         self.run.outcomes.append(record)
         self.run.writer.write("outcome", record)
+        self._progress(record["family"])
+
+    def _progress(self, family: str) -> None:
+        """A line when a family's last probe has reported (the plan says how many)."""
+        if self.run.plan is None:
+            return
+        if self.progress is None:
+            self.progress = Progress(self.run.plan)
+        line = self.progress.finished(family)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if line is not None and reporter is not None:
+            # pytest's progress dots do not end their line; start a fresh one for ours.
+            writer = getattr(reporter, "_tw", None)
+            if getattr(writer, "width_of_current_line", 0):
+                reporter.write("\n")
+            reporter.write_line(f"spacetime-probes: {line}")
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         run = self.run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from probes.plan import Cost, RequestPlan, from_record, split_nodeid, total
+from probes.plan import Cost, Progress, RequestPlan, from_record, split_nodeid, total
 
 
 def test_costs_add_and_scale() -> None:
@@ -39,3 +39,18 @@ def test_nodeids_split_into_module_function_and_parameters() -> None:
         "GET/jobs-missing",
     )
     assert split_nodeid("probes/test_health.py::test_y") == ("probes/test_health.py", "test_y", "")
+
+
+def test_progress_says_when_each_family_is_done_and_what_is_left() -> None:
+    plan = RequestPlan(
+        {"auth": Cost.exactly(40), "latency": Cost(100, 400)}, (), 20, {"auth": 2, "latency": 1}
+    )
+    progress = Progress(plan)
+    assert progress.finished("auth") is None  # one of its two probes
+    assert progress.finished("auth") == (
+        "auth done (2 probes, 40 requests planned); 1 of 2 families, "
+        "100-400 requests left, about 5-20 s"
+    )
+    assert progress.finished("latency") == (
+        "latency done (1 probe, 100-400 requests planned); 2 of 2 families"
+    )

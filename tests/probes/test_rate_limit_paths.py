@@ -78,8 +78,18 @@ def test_unlimited_target_beyond_the_pool_is_inconclusive_not_failed(tmp_path: P
 
 
 def test_unlimited_target_within_reach_fails(tmp_path: Path) -> None:
-    """At 80 ms the sized drain (13 connections) outruns twice the refill: a breach."""
-    run = _external(tmp_path, "--latency-ms", "80", "--fault", "ratelimit-none")
+    """At 80 ms the sized drain (13 connections) outruns twice the refill: a breach.
+
+    A CI machine busy with other tests once kept the drain under the required rate,
+    and the probe said so (inconclusive, probe-bound), which is its job. So a second
+    run is allowed after a probe-bound one; the verdict must then be the breach.
+    """
+    for attempt in range(2):
+        directory = tmp_path / f"try{attempt}"
+        directory.mkdir()
+        run = _external(directory, "--latency-ms", "80", "--fault", "ratelimit-none")
+        if not all(_inconclusive(record) for record in _outcomes(run)):
+            break
     assert run.returncode == 1, run.output[-3000:]
     for record in _outcomes(run):
         assert record["outcome"] == "failed", record

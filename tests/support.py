@@ -35,6 +35,15 @@ class ProbeRun:
     def outcomes(self) -> dict[str, str]:
         return {r["probe"]: r["outcome"] for r in self.records if r["kind"] == "outcome"}
 
+    def judged(self) -> dict[str, str]:
+        """The outcomes, an inconclusive probe (the probe's own limit, which depends on
+        how busy the machine was) counted as passed: not a claim about the target."""
+        return {
+            r["probe"]: "passed" if r.get("verdict") == "inconclusive" else r["outcome"]
+            for r in self.records
+            if r["kind"] == "outcome"
+        }
+
     def failing_families(self) -> set[str]:
         return {
             r["family"]

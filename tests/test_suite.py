@@ -77,7 +77,7 @@ def test_no_collateral_429(conforming) -> None:
 def test_xdist_gives_identical_results(conforming, tmp_path: Path) -> None:
     parallel = run_probes(tmp_path, "-n", "2")
     assert parallel.returncode == 0, parallel.output[-3000:]
-    assert parallel.outcomes() == conforming.outcomes()
+    assert parallel.judged() == conforming.judged()
     assert sorted(r["seq"] for r in parallel.records) == list(range(len(parallel.records)))
     _sent_within_plan(parallel)
 
@@ -119,7 +119,7 @@ def test_xdist_identical_under_a_fault(tmp_path: Path) -> None:
         tmp_path / "parallel", "-n", "2", "--st-embedded-fault=traversal-single-decode"
     )
     assert serial.returncode == parallel.returncode == 1
-    assert serial.outcomes() == parallel.outcomes()
+    assert serial.judged() == parallel.judged()
 
 
 def test_failure_is_one_line_with_redacted_curl(tmp_path: Path) -> None:

@@ -641,6 +641,18 @@ def _percent_percent_char(draw: DrawFn, char: str) -> str:
     return "%" + first + second
 
 
+def _climb_chars(draw: DrawFn) -> tuple[list[str], list[bool]]:
+    """The characters of a climb (``../`` or ``..\\`` repeated) and which of them to
+    disguise, at least one."""
+    depth = draw(_depths)
+    separator = draw(st.sampled_from(("/", "/", "\\")))
+    chars = [".", ".", separator] * depth
+    flags = draw(st.lists(st.booleans(), min_size=len(chars), max_size=len(chars)))
+    if not any(flags):
+        flags[draw(st.integers(0, len(chars) - 1))] = True
+    return chars, flags
+
+
 @st.composite
 def _percent_percent(draw: DrawFn) -> str:
     """Doubled percent signs (``%%32%65%%32%65/``): the hex digits are escaped, not the ``%``.
@@ -648,12 +660,7 @@ def _percent_percent(draw: DrawFn) -> str:
     A filter that detects double encoding by ``%25`` misses these. At least
     one traversal character per path is in this form.
     """
-    depth = draw(_depths)
-    separator = draw(st.sampled_from(("/", "/", "\\")))
-    chars = [".", ".", separator] * depth
-    flags = draw(st.lists(st.booleans(), min_size=len(chars), max_size=len(chars)))
-    if not any(flags):
-        flags[draw(st.integers(0, len(chars) - 1))] = True
+    chars, flags = _climb_chars(draw)
     climb = "".join(
         _percent_percent_char(draw, char) if doubled else char
         for char, doubled in zip(chars, flags, strict=True)
@@ -716,12 +723,7 @@ def _overlong_legacy(draw: DrawFn) -> str:
     A decoder patched against ``%c0%ae`` may still map these to ASCII; a strict
     one fails on the bytes, or leaves a ``%`` the allowlist refuses.
     """
-    depth = draw(_depths)
-    separator = draw(st.sampled_from(("/", "/", "\\")))
-    chars = [".", ".", separator] * depth
-    flags = draw(st.lists(st.booleans(), min_size=len(chars), max_size=len(chars)))
-    if not any(flags):
-        flags[draw(st.integers(0, len(chars) - 1))] = True
+    chars, flags = _climb_chars(draw)
     upper = draw(st.booleans())
     climb = ""
     for char, legacy in zip(chars, flags, strict=True):

@@ -68,9 +68,12 @@ def refserver(workdir: Path, *args: str) -> Iterator[RunningServer]:
         yield server
 
 
-def locust_command(workdir: Path, *args: str) -> list[str]:
+def locust_command(workdir: Path, *args: str, only_summary: bool = True) -> list[str]:
+    """`locust --headless`, results in `workdir`; `only_summary=False` keeps what a user sees
+    (the project's stage lines, or Locust's table with --st-stats-table)."""
     return [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+        *(["--only-summary"] if only_summary else []),
         "--st-results", str(workdir / "results.jsonl"),
         "--st-summary", str(workdir / "summary.json"),
         "--json-file", str(workdir / "locust"),
@@ -94,10 +97,12 @@ def read_run(workdir: Path, returncode: int, stdout: str, stderr: str) -> Locust
     )
 
 
-def run_locust(workdir: Path, *args: str, timeout: float = LOCUST_TIMEOUT_S) -> LocustRun:
+def run_locust(
+    workdir: Path, *args: str, timeout: float = LOCUST_TIMEOUT_S, only_summary: bool = True
+) -> LocustRun:
     workdir.mkdir(parents=True, exist_ok=True)
     completed = subprocess.run(
-        locust_command(workdir, *args),
+        locust_command(workdir, *args, only_summary=only_summary),
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -106,3 +111,11 @@ def run_locust(workdir: Path, *args: str, timeout: float = LOCUST_TIMEOUT_S) -> 
         stdin=subprocess.DEVNULL,
     )
     return read_run(workdir, completed.returncode, completed.stdout, completed.stderr)
+
+
+def python(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python ARGS` from the repository root (the project's other commands)."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from loadrun import LENIENT_SLA, LOCUSTFILE, ROOT, LocustRun, clean_env
+from loadrun import LENIENT_SLA, LOCUSTFILE, LocustRun, clean_env, python, run_locust
 from support import RunningServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.cpu_heavy]
@@ -105,24 +105,9 @@ def test_a_spike_keeps_its_spike_with_default_buckets_and_the_table_on_request(
     assert run.output.count("Aggregated") > 2  # asked for: Locust's table every 2 s
 
 
-def user_run(workdir: Path, *args: str, timeout: float = 120) -> LocustRun:
+def user_run(workdir: Path, *args: str) -> LocustRun:
     """`locust --headless` without the harness's `--only-summary`, results in `workdir`."""
-    from loadrun import locust_command, read_run
-
-    workdir.mkdir(parents=True)
-    command = [a for a in locust_command(workdir, *args) if a != "--only-summary"]
-    done = subprocess.run(
-        command, cwd=workdir, capture_output=True, text=True, timeout=timeout,
-        env=clean_env(), stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    return read_run(workdir, done.returncode, done.stdout, done.stderr)
-
-
-def python(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
-        check=False,
-    )  # fmt: skip
+    return run_locust(workdir, *args, timeout=120, only_summary=False)
 
 
 def test_web_ui_form_offers_the_run_options_without_secrets_and_a_tab_shows_exact_figures(

@@ -6,13 +6,20 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from loadrun import LENIENT_SLA, ROOT, LocustRun, clean_env, locust_command, read_run, refserver
+from loadrun import (
+    LENIENT_SLA,
+    LocustRun,
+    clean_env,
+    locust_command,
+    python,
+    read_run,
+    refserver,
+)
 from support import RunningServer
 
 from loadtests.latency import merge_encoded
@@ -111,13 +118,6 @@ def test_step_shape_writes_stages_and_both_capacity_reports_read_them(
     assert f"## Capacity: load run {run_id}" in slo.stdout
     rows = [line for line in slo.stdout.splitlines() if re.match(r"^\| [01] \| [24] \|", line)]
     assert rows, slo.stdout
-
-
-def python(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
-        check=False,
-    )  # fmt: skip
 
 
 def test_a_builtin_table_runs_by_name_time_scaled(

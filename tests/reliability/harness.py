@@ -9,19 +9,24 @@ test process's own peak.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reliability.hostile import HostileServer
 from support import (
     ROOT,
     SELF_TEST_REPORTS,
     ProbeRun,
+    mint_token,
     probe_command,
     probe_environment,
     read_records,
@@ -132,3 +137,20 @@ def save_row(table: str, name: str, row: dict[str, Any]) -> None:
     rows = REPORTS / table
     rows.mkdir(parents=True, exist_ok=True)
     (rows / f"{name}.json").write_text(json.dumps(row, indent=1))
+
+
+@contextlib.contextmanager
+def tls_family_run(
+    tmp_path: Path, ca_cert: Path, context: ssl.SSLContext, *extra: str
+) -> Iterator[tuple[HostileServer, MeasuredRun]]:
+    """The tls family against a server with `context`, trusting `ca_cert`; the server stays
+    up while the block runs (another tool may probe it too)."""
+    token = tmp_path / "token"
+    token.write_text(mint_token("tls"))
+    profile = write_profile(tmp_path / "profile.yaml", timeout_s=2)
+    with HostileServer("ok", ssl_context=context) as server:
+        run = run_measured(
+            tmp_path / "out", f"--st-target={server.url}", f"--st-token-file={token}",
+            f"--st-profile={profile}", f"--st-ca-file={ca_cert}", "-k", "test_tls", *extra,
+        )  # fmt: skip
+        yield server, run

@@ -19,9 +19,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from reliability.certs import CertSet, make_cert_set
-from reliability.harness import run_measured, write_profile
-from reliability.hostile import HostileServer
-from support import free_port, mint_token, service
+from reliability.harness import tls_family_run
+from support import free_port, service
 
 pytestmark = pytest.mark.integration
 
@@ -60,14 +59,7 @@ def test_shared_metrics_have_blackbox_names_types_and_labels(
         f"      tls_config:\n        ca_file: {certs.ca.cert}\n"
     )
     port = free_port()
-    token = tmp_path / "token"
-    token.write_text(mint_token("tls"))
-    profile = write_profile(tmp_path / "profile.yaml", timeout_s=2)
-    with HostileServer("ok", ssl_context=context) as server:
-        run = run_measured(
-            tmp_path / "out", f"--st-target={server.url}", f"--st-token-file={token}",
-            f"--st-profile={profile}", f"--st-ca-file={certs.ca.cert}", "-k", "test_tls",
-        )  # fmt: skip
+    with tls_family_run(tmp_path, certs.ca.cert, context) as (server, run):
         assert run.returncode == 0, run.output[-3000:]
         command = [BLACKBOX, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"]
         with service(command, f"http://127.0.0.1:{port}/-/healthy", tmp_path / "blackbox.log"):

@@ -13,9 +13,8 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from reliability.certs import CertSet, Pair, make_cert_set
-from reliability.harness import run_measured, save_row, write_profile
+from reliability.harness import save_row, tls_family_run
 from reliability.hostile import HostileServer
-from support import mint_token
 
 from probes import handshake, tls
 from probes.checks import ProbeFailure
@@ -200,15 +199,8 @@ def test_no_tls_at_all_is_one_line_facts() -> None:
 
 
 def _tls_run(tmp_path: Path, certs: CertSet, context: ssl.SSLContext, *extra: str):
-    token = tmp_path / "token"
-    token.write_text(mint_token("tls"))
-    profile = write_profile(tmp_path / "profile.yaml", timeout_s=2)
-    with HostileServer("ok", ssl_context=context) as server:
-        run = run_measured(
-            tmp_path / "out", f"--st-target={server.url}", f"--st-token-file={token}",
-            f"--st-profile={profile}", f"--st-ca-file={certs.ca.cert}", "-k", "test_tls", *extra,
-        )  # fmt: skip
-    return server, run
+    with tls_family_run(tmp_path, certs.ca.cert, context, *extra) as (server, run):
+        return server, run
 
 
 @pytest.mark.integration

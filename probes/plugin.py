@@ -428,24 +428,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         os.replace(temporary, path)  # whole or absent, whichever worker writes last
 
 
+def _runnable(items: Sequence[pytest.Item]) -> Iterator[tuple[pytest.Item, Any, str, str]]:
+    """(item, its module, test function, parameter id) of each probe that will send
+    requests: a probe marked skipped costs nothing and is reported as skipped."""
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is None or item.get_closest_marker("skip") is not None:
+            continue
+        _, function, params = split_nodeid(item.nodeid)
+        yield item, module, function, params
+
+
 def _fit_budget(config: pytest.Config, run: Run, items: list[pytest.Item]) -> dict[str, Any]:
     """Deselect the matrix cases other slots send (probes/budget.py); the coverage record."""
     assert run.budget_s is not None
     cases = []
-    for item in items:
-        module = getattr(item, "module", None)
-        if module is None or item.get_closest_marker("skip") is not None:
-            continue  # a skipped probe costs nothing and is reported as skipped
-        _, function, params = split_nodeid(item.nodeid)
+    for item, module, function, params in _runnable(items):
         cost_of = getattr(module, "planned_requests", None)
         requests = cost_of(run, [(function, params)]).high if cost_of is not None else 1
         controls: frozenset[str] = getattr(module, "CONTROLS", frozenset())
         cases.append(Case(item.nodeid, requests, group_of(function, params, controls)))
-    limit = run.profile.rate_limit
     coverage = fit(
-        cases, budget_s=run.budget_s, rate_per_s=limit.rate_per_second * limit.pace_ratio,
-        slot=run.slot,
-    )  # fmt: skip
+        cases, budget_s=run.budget_s, rate_per_s=run.pacer.rate_per_second, slot=run.slot
+    )
     left = set(coverage.left)
     if left:
         config.hook.pytest_deselected(items=[i for i in items if i.nodeid in left])
@@ -461,11 +466,7 @@ def plan_items(run: Run, items: Sequence[pytest.Item]) -> RequestPlan:
     """The request plan of the collected probes that will run (skipped ones cost nothing)."""
     by_module: dict[Any, list[tuple[str, str]]] = defaultdict(list)
     family_of_module: dict[Any, str] = {}
-    for item in items:
-        module = getattr(item, "module", None)
-        if module is None or item.get_closest_marker("skip") is not None:
-            continue
-        _, function, params = split_nodeid(item.nodeid)
+    for item, module, function, params in _runnable(items):
         by_module[module].append((function, params))
         family_of_module[module] = family_of(item.nodeid)
     families: dict[str, Cost] = {}
@@ -483,16 +484,10 @@ def plan_items(run: Run, items: Sequence[pytest.Item]) -> RequestPlan:
             unplanned.add(family)
             continue
         families[family] = families.get(family, NOTHING) + cost_of(run, tests)
-    limit = run.profile.rate_limit
     probes: dict[str, int] = defaultdict(int)  # every collected probe reports, skipped or not
     for item in items:
         probes[family_of(item.nodeid)] += 1
-    return RequestPlan(
-        families,
-        tuple(sorted(unplanned)),
-        limit.rate_per_second * limit.pace_ratio,
-        dict(probes),
-    )
+    return RequestPlan(families, tuple(sorted(unplanned)), run.pacer.rate_per_second, dict(probes))
 
 
 def _announce(

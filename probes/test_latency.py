@@ -95,7 +95,6 @@ def _measure(
     client: ProbeClient, endpoint: Endpoint, scene: str, run: Run, design: Design
 ) -> ScheduleReport:
     sla = run.profile.sla
-    limit = run.profile.rate_limit
     body = endpoint.body_for(scene) if endpoint.body else None
     timeout_ms = run.profile.request_timeout_s * 1000
 
@@ -105,7 +104,7 @@ def _measure(
     warmup = [send().latency_ms for _ in range(WARMUP_REQUESTS)]
     plan = plan_for(
         # Half the paced budget, so a concurrent xdist worker keeps the other half.
-        limit.rate_per_second * limit.pace_ratio / 2,
+        run.pacer.rate_per_second / 2,
         warmup_service_ms(warmup, timeout_ms),
         allowed_ratio=design.p0,
         tail_horizon_ms=TAIL_HORIZON_THRESHOLDS * sla.threshold_ms,

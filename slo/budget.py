@@ -160,19 +160,21 @@ def burndown(
 
     The budget is what the whole window allows (``budget_ratio`` x its total events); the
     curve is what was left after the bad events seen from the window's start to each point.
-    It ends at the report's ``remaining`` figure.
+    It ends at the report's ``remaining`` figure, and starts at the first data (100 %
+    there): days before it had no budget to spend and are not drawn as a flat 100 %.
     """
     start = now - period_seconds
-    inside = [(s, g, t) for s, g, t in rows if start <= s < now]
+    inside = [(s, g, t) for s, g, t in rows if start <= s < now and t > 0]
     total = sum(t for _, _, t in inside)
     if total <= 0:
         return ()
     allowed = budget_ratio * total
     inside.sort()
-    points: list[tuple[int, float]] = []
+    first = inside[0][0]
+    points: list[tuple[int, float]] = [(int(first), 1.0)]
     spent = 0.0
     i = 0
-    edge = start + step_seconds
+    edge = start + (math.floor((first - start) / step_seconds) + 1) * step_seconds
     while edge <= now + 1e-9:
         while i < len(inside) and inside[i][0] < edge:
             spent += inside[i][2] - inside[i][1]

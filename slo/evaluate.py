@@ -21,11 +21,6 @@ from slo.policy import evaluate_alerts, slo_state
 STATE_ORDER = (State.EXHAUSTED, State.PAGE, State.TICKET, State.NO_DATA, State.OK)
 
 
-def burndown_step(period_seconds: int) -> int:
-    """About 700 points per burn-down whatever the period (1h for 28 days), on whole minutes."""
-    return max(60, period_seconds // 672 // 60 * 60)
-
-
 def assess(slo: Slo, data: SloInput, policy: Policy, now: float) -> SloStatus:
     """Judge one SLO for one endpoint from its window counts."""
     period = data.windows.get(slo.period_seconds, Counts())
@@ -59,15 +54,9 @@ def assess(slo: Slo, data: SloInput, policy: Policy, now: float) -> SloStatus:
             remaining, current, slo.period_seconds
         ),
         state=state,
-        burndown=budget.burndown(
-            data.series,
-            now,
-            slo.period_seconds,
-            burndown_step(slo.period_seconds),
-            slo.budget_ratio,
-        )
-        if data.endpoint == OVERALL
-        else (),
+        burndown=budget.burndown(data.series, now, slo.period_seconds, data.step, slo.budget_ratio),
+        series=data.series,
+        series_step=data.step,
     )
 
 

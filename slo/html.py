@@ -49,6 +49,11 @@ spec <code>{{ report.spec_origin }}</code>.</p>
 <img alt="Remaining error budget over the window" src="data:image/png;base64,{{ images.burndown }}">
 {% endif %}
 
+{% for s in overall %}{% set png = images.get("sli-" ~ slug(s.slo.name)) %}{% if png %}
+{% if loop.first %}<h2>SLI and error rate over time</h2>{% endif %}
+<img alt="{{ s.slo.name }}: SLI and error rate over time" src="data:image/png;base64,{{ png }}">
+{% endif %}{% endfor %}
+
 <h2>Burn rates</h2>
 <table>
 <tr><th>SLO</th>{% for w in windows %}<th>{{ w|duration }}</th>{% endfor %}
@@ -59,6 +64,9 @@ spec <code>{{ report.spec_origin }}</code>.</p>
 {% endfor %}</table>
 {% if images["burn-rates"] %}<img alt="Burn rate per window"
  src="data:image/png;base64,{{ images["burn-rates"] }}">{% endif %}
+{% for s in overall %}{% set png = images.get("burn-over-time-" ~ slug(s.slo.name)) %}
+{% if png %}<img alt="{{ s.slo.name }}: burn rate over time per alert window"
+ src="data:image/png;base64,{{ png }}">{% endif %}{% endfor %}
 
 <h2>Multi-window alerts</h2>
 <table>
@@ -74,6 +82,9 @@ spec <code>{{ report.spec_origin }}</code>.</p>
 
 {% for s in overall %}{% if endpoints[s.slo.name] %}
 <h2>{{ s.slo.name }} per endpoint</h2>
+{% set png = images.get("endpoints-" ~ slug(s.slo.name)) %}{% if png %}
+<img alt="{{ s.slo.name }}: error budget left per endpoint" src="data:image/png;base64,{{ png }}">
+{% endif %}
 <table>
 <tr><th>endpoint</th><th>SLI (95% interval)</th><th>events</th><th>budget left</th>
 <th>burn 1h</th><th>burn 1d</th><th>whole window</th><th>state</th></tr>

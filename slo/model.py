@@ -164,13 +164,15 @@ class SloInput:
     """What a source (ledger or Prometheus) hands the core for one SLO and one endpoint.
 
     ``windows`` maps a window length (seconds) to the counts in ``[now - w, now)``;
-    ``series`` is ``(start, good, total)`` per step over the period, for the burn-down.
+    ``series`` is ``(start, good, total)`` per ``step`` seconds over the period, for the
+    charts (burn-down, SLI and burn rate over time).
     """
 
     slo: str
     endpoint: str
     windows: dict[int, Counts]
     series: tuple[tuple[int, float, float], ...] = ()
+    step: int = 3600
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,8 @@ class SloStatus:
     time_to_exhaustion_seconds: float | None
     state: State
     burndown: tuple[tuple[int, float], ...] = ()
+    series: tuple[tuple[int, float, float], ...] = ()
+    series_step: int = 3600
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, select_autoescape
 
+from slo.charts import slug as chart_slug
 from slo.durations import format_duration
 from slo.evaluate import worst_state
 from slo.html import REPORT_TEMPLATE
@@ -372,4 +373,5 @@ def to_html(report: Report, charts: Mapping[str, bytes]) -> str:
         budget_text=budget_text,
         alert_status=alert_status,
         windows=report.policy.burn_windows_seconds,
+        slug=chart_slug,
     )

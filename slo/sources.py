@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
-from slo import budget
+from slo import budget, timeline
 from slo.errors import SloError
 from slo.model import BUCKET_SECONDS, OVERALL, Budgeting, Counts, ProbeRow, Slo, SloInput, Spec
 from slo.policy import needed_windows
@@ -121,10 +121,16 @@ def ledger_inputs(ledger: Ledger, spec: Spec, environment: str, now: float) -> l
         overall = {w: Counts() for w in windows}
         for counts in per_endpoint.values():
             overall = {w: overall[w] + counts[w] for w in windows}
-        series = ledger.series(slo.name, environment, sources, since, end)
-        inputs.append(SloInput(slo.name, OVERALL, overall, tuple(series)))
+        first = ledger.first_bucket(slo.name, environment, sources, since, end)
+        step = timeline.choose_step(end - (since if first is None else first))
+        series = ledger.series(slo.name, environment, sources, since, end, step)
+        overall_series = tuple(budget.merge_rows(series.values()))
+        inputs.append(SloInput(slo.name, OVERALL, overall, overall_series, step))
         if slo.per_endpoint:
-            inputs.extend(SloInput(slo.name, k, v) for k, v in sorted(per_endpoint.items()))
+            inputs.extend(
+                SloInput(slo.name, k, v, tuple(series.get(k, ())), step)
+                for k, v in sorted(per_endpoint.items())
+            )
     return inputs
 
 
@@ -149,7 +155,8 @@ def _timeslice_inputs(
                 slo.name,
                 endpoint,
                 budget.window_counts(slices, end, windows),
-                tuple(slices) if endpoint == OVERALL else (),
+                tuple(slices),
+                size,
             )
         )
     return out
@@ -257,7 +264,6 @@ class PrometheusSource:
     def inputs(self, spec: Spec, environment: str, now: float) -> list[SloInput]:
         """The same ``SloInput`` shape the ledger gives, from PromQL."""
         from slo.durations import format_duration
-        from slo.evaluate import burndown_step
 
         inputs: list[SloInput] = []
         for slo in spec.slos:
@@ -285,21 +291,32 @@ class PrometheusSource:
                     counts = Counts(min(good.get(key, 0.0), total), total)
                     per_endpoint.setdefault(key, {})[window] = counts
                     overall[window] = overall.get(window, Counts()) + counts
-            step = burndown_step(slo.period_seconds)
-            series: dict[float, list[float]] = {}
+            # Prometheus keeps no "first sample" cheaply: the step covers the whole
+            # period, and the charts start at the first step with events.
+            step = timeline.choose_step(slo.period_seconds)
+            series: dict[str, dict[float, list[float]]] = {}
             for index, metric in enumerate(("slo_good_events_total", "slo_events_total")):
-                for _, points in self.query_range(
-                    f"sum(increase({metric}{{{matchers}}}[{format_duration(step)}]))",
+                for labels, points in self.query_range(
+                    f"sum by (method, endpoint) "
+                    f"(increase({metric}{{{matchers}}}[{format_duration(step)}]))",
                     now - slo.period_seconds + step,
                     now,
                     step,
                 ):
+                    rows = series.setdefault(_endpoint(labels), {})
                     for ts, value in points:
-                        series.setdefault(ts - step, [0.0, 0.0])[index] = value
-            rows = tuple((int(t), min(g, n), n) for t, (g, n) in sorted(series.items()))
-            inputs.append(SloInput(slo.name, OVERALL, overall, rows))
+                        rows.setdefault(ts - step, [0.0, 0.0])[index] = value
+            by_endpoint = {
+                key: tuple((int(t), min(g, n), n) for t, (g, n) in sorted(rows.items()))
+                for key, rows in series.items()
+            }
+            merged = tuple(budget.merge_rows(by_endpoint.values()))
+            inputs.append(SloInput(slo.name, OVERALL, overall, merged, step))
             if slo.per_endpoint:
-                inputs.extend(SloInput(slo.name, k, v) for k, v in sorted(per_endpoint.items()))
+                inputs.extend(
+                    SloInput(slo.name, k, v, by_endpoint.get(k, ()), step)
+                    for k, v in sorted(per_endpoint.items())
+                )
         return inputs
 
     def probe_rows(self, environment: str, now: float) -> list[ProbeRow]:

@@ -721,43 +721,64 @@ class Ledger:
                 sums.setdefault(w, Counts())
         return out
 
-    def series(
+    def first_bucket(
         self, slo: str, environment: str, sources: Sequence[str], since: int, until: int
-    ) -> list[tuple[int, float, float]]:
-        """All endpoints together, one row per hour (the edges as partial rows).
+    ) -> int | None:
+        """The earliest second with events in ``[since, until)``: where a chart starts."""
+        (first,) = self._query(
+            f"SELECT min(bucket) FROM events WHERE slo = ? AND environment = ? "
+            f"AND source IN ({_marks(sources)}) AND bucket >= ? AND bucket < ?",
+            (slo, environment, *sources, since, until),
+        )[0]
+        return None if first is None else int(first)
 
-        Exact over ``[since, until)``: whole hours from the hourly table, the partial
-        first and last hours from the per-second table.
+    def series(
+        self,
+        slo: str,
+        environment: str,
+        sources: Sequence[str],
+        since: int,
+        until: int,
+        step: int = HOUR,
+    ) -> dict[str, list[tuple[int, float, float]]]:
+        """Per endpoint, ``(start, good, total)`` per epoch-aligned ``step`` in ``[since, until)``.
+
+        Exact over the range: a step of an hour or more reads whole hours from the hourly
+        table and only the partial hours at the edges from the per-second table; a finer
+        step reads the per-second table (the charts choose one only for short histories,
+        slo.timeline.choose_step). The edge steps hold only what lies inside the range.
         """
-        first_full = -(-since // HOUR) * HOUR
-        current = until // HOUR * HOUR
-        if first_full > current:
-            edges = [(since, until)]
-            middle = None
+        if step % HOUR:
+            parts = [("events", since, until)]
         else:
-            edges = [(since, first_full), (current, until)]
-            middle = (first_full, current)
-        rows: list[tuple[int, float, float]] = []
-        for lo, hi in edges:
-            if hi > lo:
-                good, total = self._query(
-                    f"SELECT sum(good), sum(total) FROM events WHERE slo = ? AND environment = ? "
-                    f"AND source IN ({_marks(sources)}) AND bucket >= ? AND bucket < ?",
-                    (slo, environment, *sources, lo, hi),
-                )[0]
-                if total:
-                    rows.append((lo, good or 0.0, total))
-        if middle is not None:
-            rows.extend(
-                (int(b), g, t)
-                for b, g, t in self._query(
-                    "SELECT bucket, sum(good), sum(total) FROM events_hourly WHERE slo = ? AND "
-                    f"environment = ? AND source IN ({_marks(sources)}) AND bucket >= ? "
-                    "AND bucket < ? GROUP BY bucket",
-                    (slo, environment, *sources, *middle),
-                )
-            )
-        return sorted(rows)
+            first_full = -(-since // HOUR) * HOUR
+            current = until // HOUR * HOUR
+            if first_full > current:
+                parts = [("events", since, until)]
+            else:
+                parts = [
+                    ("events", since, first_full),
+                    ("events_hourly", first_full, current),
+                    ("events", current, until),
+                ]
+        merged: dict[str, dict[int, list[float]]] = {}
+        for table, lo, hi in parts:
+            if hi <= lo:
+                continue
+            for method, endpoint, start, good, total in self._query(
+                f"SELECT method, endpoint, bucket / ? * ? AS start, sum(good), sum(total) "
+                f"FROM {table} WHERE slo = ? AND environment = ? "
+                f"AND source IN ({_marks(sources)}) AND bucket >= ? AND bucket < ? "
+                "GROUP BY method, endpoint, start",
+                (step, step, slo, environment, *sources, lo, hi),
+            ):
+                acc = merged.setdefault(f"{method} {endpoint}", {}).setdefault(start, [0.0, 0.0])
+                acc[0] += good or 0.0
+                acc[1] += total or 0.0
+        return {
+            key: [(int(s), g, t) for s, (g, t) in sorted(rows.items())]
+            for key, rows in sorted(merged.items())
+        }
 
     def source_totals(
         self, slos: Sequence[str], environment: str, source: str, since: float, until: float

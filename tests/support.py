@@ -355,3 +355,21 @@ def stalled_now_and_then(
     finally:
         done.set()
         thread.join(timeout=every_s + length_s + 5)
+
+
+def chromium_binary() -> str | None:
+    """Debian's Chromium (scripts/bootstrap --dev installs it)."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def chromium(browser: str, profile: Path, *args: str, size: str = "1400,1000") -> str:
+    """Headless Chromium on one page (``--dump-dom`` or ``--screenshot=FILE``): its stdout."""
+    completed = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={profile}", f"--window-size={size}",
+         "--virtual-time-budget=10000", *args],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed.stdout

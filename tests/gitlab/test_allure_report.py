@@ -15,7 +15,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from support import ROOT, SELF_TEST_REPORTS, mint_token, run_probes
+from support import ROOT, SELF_TEST_REPORTS, chromium, chromium_binary, mint_token, run_probes
 
 from probes.allure_report import (
     categories,
@@ -136,22 +136,10 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
-def chromium(browser: str, profile: Path, *args: str) -> str:
-    completed = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={profile}", "--window-size=1400,1000",
-         "--virtual-time-budget=10000", *args],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    return completed.stdout
-
-
 @pytest.mark.integration
 @pytest.mark.slow
 def test_allure_html_report_shows_suites_and_the_failure_category(tmp_path: Path) -> None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    browser = chromium_binary()
     if browser is None or shutil.which("java") is None:
         pytest.skip("Debian chromium and a Java runtime are needed (scripts/bootstrap --dev)")
     allure = allure_command()

@@ -61,10 +61,14 @@ def test_report_writes_every_format(cli, healthy_ledger: Path, tmp_path: Path) -
     assert result.code == 0, result.err
     assert result.out.startswith("## SLO report: production: OK")
     names = sorted(p.name for p in out.iterdir())
-    assert names == [
+    assert names == sorted([
         "slo-burn-rates.png", "slo-burndown.png", "slo-report.html", "slo-report.json",
-        "slo-report.md",
-    ]  # fmt: skip
+        "slo-report.md", *(f"slo-{kind}-{slo}.png" for kind in ("sli", "burn-over-time")
+                           for slo in ("availability", "latency")),
+        "slo-endpoints-availability.png", "slo-endpoints-latency.png",
+    ])  # fmt: skip
+    html_images = (out / "slo-report.html").read_text().count("data:image/png;base64,")
+    assert html_images == len(list(out.glob("*.png")))  # every chart is in the page too
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
     for png in out.glob("*.png"):
         assert png.read_bytes().startswith(b"\x89PNG")

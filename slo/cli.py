@@ -352,6 +352,16 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
         with Ledger.open(args.ledger, create=False) as ledger:
             runs = ledger.load_runs(args.environment)
+            if not runs and args.environment:
+                held = sorted({env for _, env, _ in ledger.load_runs()})
+                raise SloError(
+                    str(args.ledger),
+                    "--environment",
+                    f"expected one of {', '.join(held)} (the environments with load runs), "
+                    f"got {args.environment!r}"
+                    if held
+                    else "expected an ingested load run, found none",
+                )
             if not runs:
                 raise SloError(
                     str(args.ledger), "runs", "expected an ingested load run, found none"

@@ -58,6 +58,11 @@ def test_capacity_cli_from_file_and_ledger(cli, write_results, ledger_path: Path
     assert from_ledger.code == 0
     assert "Highest load with burn rate <= 1: 100 req/s" in from_ledger.out
     assert "Burn rate 6x: crossed at stage 4" in from_ledger.out
+    misspelt = cli("capacity", "--ledger", ledger_path, "--environment", "stagng")
+    assert misspelt.code == 2 and len(misspelt.err.strip().splitlines()) == 1
+    assert "expected one of staging (the environments with load runs), got 'stagng'" in (
+        misspelt.err
+    )
 
 
 def test_capacity_without_load_records(cli, write_results) -> None:

@@ -136,6 +136,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Prometheus textfile of the TLS facts (default: tls.prom beside the results)",
     )
     group.addoption(
+        "--st-http-metrics",
+        default=None,
+        metavar="PATH",
+        help="Prometheus textfile of the health probes' HTTP facts, blackbox_exporter's names "
+        "(default: http.prom beside the results)",
+    )
+    group.addoption(
         "--st-embedded-fault",
         action="append",
         default=[],
@@ -321,6 +328,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # One line, whatever the file or field names held (a YAML key can hold a newline).
         raise pytest.UsageError(one_line(str(exc), 1000)) from None
     metrics = config.getoption("st_tls_metrics")
+    http_metrics = config.getoption("st_http_metrics")
     run = Run(
         profile=profile,
         target=target,
@@ -334,6 +342,7 @@ def pytest_configure(config: pytest.Config) -> None:
         ca_file=ca_file,
         tls_min_days=min_days,
         tls_metrics_path=Path(metrics) if metrics else results.parent / "tls.prom",
+        http_metrics_path=Path(http_metrics) if http_metrics else results.parent / "http.prom",
         budget_s=budget,
         slot=slot,
     )

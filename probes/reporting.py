@@ -44,7 +44,7 @@ class Recorder:
     def __init__(self, run: Run, config: pytest.Config) -> None:
         self.run = run
         self.config = config
-        self.tls_metrics: str | None = None
+        self.metrics_lines: list[str] = []
         self.progress: Progress | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -104,7 +104,7 @@ class Recorder:
         )  # fmt: skip
         _write_allure_environment(session.config, run)
         _finish_allure_results(session.config)
-        self.tls_metrics = _write_tls_metrics(run)
+        self.metrics_lines = _write_blackbox_metrics(run)
         if run.writer.error is not None:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
@@ -114,37 +114,57 @@ class Recorder:
         run = self.run
         for line in render_summary(run.outcomes, run.profile, run.target, run.results_path):
             terminalreporter.write_line(line)
-        if self.tls_metrics:
-            terminalreporter.write_line(f"  tls metrics: {self.tls_metrics}")
+        for line in self.metrics_lines:
+            terminalreporter.write_line(line)
         if run.writer.error is not None:
             terminalreporter.write_line(f"spacetime-probes: error: {run.writer.error}", red=True)
 
 
-def _write_tls_metrics(run: Run) -> str | None:
-    """blackbox-style TLS metrics from the tls outcomes, as a node_exporter textfile.
+def _write_blackbox_metrics(run: Run) -> list[str]:
+    """blackbox-style textfiles for node_exporter: TLS facts from the tls outcomes, HTTP
+    facts from the health probes. Returns what to print for each: its path, or why it
+    could not be written."""
+    from probes.httpmetrics import HttpFacts
+    from probes.httpmetrics import metrics_registry as http_registry
+    from probes.tls import TlsFacts
+    from probes.tls import metrics_registry as tls_registry
 
-    Returns what to print: the path written, or why it could not be.
-    """
-    from prometheus_client import write_to_textfile
-
-    from probes.tls import TlsFacts, metrics_registry
-
-    facts: dict[str, TlsFacts] = {}
-    success: dict[str, bool] = {}
+    tls: dict[str, TlsFacts] = {}
+    http: dict[str, HttpFacts] = {}
+    tls_success: dict[str, bool] = {}
+    http_success: dict[str, bool] = {}
     for record in run.outcomes:
         measured = record.get("measured") or {}
-        if record["family"] != "tls" or "url" not in measured:
-            continue
-        url = measured["url"]
-        facts.setdefault(url, TlsFacts.from_measured(measured))
-        if record["outcome"] != "skipped":
-            success[url] = success.get(url, True) and record["outcome"] == "passed"
-    if not facts or run.tls_metrics_path is None:
-        return None
-    path = run.tls_metrics_path
+        if record["family"] == "tls" and "url" in measured:
+            url = measured["url"]
+            tls.setdefault(url, TlsFacts.from_measured(measured))
+            _tally(tls_success, url, record["outcome"])
+        facts = HttpFacts.from_measured(measured)
+        if facts is not None:
+            http[facts.url] = facts  # the last request to a URL is what blackbox would see
+            _tally(http_success, facts.url, record["outcome"])
+    lines = []
+    for kind, path, registry in (
+        ("tls", run.tls_metrics_path, tls and tls_registry(tls.values(), tls_success)),
+        ("http", run.http_metrics_path, http and http_registry(http.values(), http_success)),
+    ):
+        if registry and path is not None:
+            lines.append(f"  {kind} metrics: {_write_textfile(path, registry)}")
+    return lines
+
+
+def _tally(success: dict[str, bool], url: str, outcome: str) -> None:
+    """A URL succeeded when every probe of it that ran passed (skipped ones do not count)."""
+    if outcome != "skipped":
+        success[url] = success.get(url, True) and outcome == "passed"
+
+
+def _write_textfile(path: Path, registry: Any) -> str:
+    from prometheus_client import write_to_textfile
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_to_textfile(str(path), metrics_registry(facts.values(), success))
+        write_to_textfile(str(path), registry)
     except OSError as exc:
         return f"not written: {path}: {exc.strerror or exc}"
     return str(path)

@@ -43,6 +43,7 @@ class Run:
     ca_file: str | None = None
     tls_min_days: float = 30.0
     tls_metrics_path: Path | None = None
+    http_metrics_path: Path | None = None
     writer: ResultsWriter = field(init=False)
     pacer: Pacer = field(init=False)
     current_probe: tuple[str, str] = ("", "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from probes import checks, schemas
 from probes.checks import ProbeFailure
 from probes.client import ProbeClient
+from probes.httpmetrics import HttpFacts
 from probes.plan import Cost
 from probes.run import ProbeContext, Run
 
@@ -45,6 +46,8 @@ def test_health_code_matches_body(st_manager: ProbeClient, probe: ProbeContext) 
 def test_system_healthy(st_manager: ProbeClient, probe: ProbeContext) -> None:
     probe.about("GET", "/health")
     exchange = st_manager.request("GET", "/health", expect={200})
+    # What a blackbox http_2xx module on /health would judge: the export's probe_success.
+    probe.measured(HttpFacts.of(exchange).to_measured())
     what = "manager GET /health"
     checks.answered(exchange, what)
     body = checks.json_body(exchange, what)
@@ -61,6 +64,7 @@ def test_system_healthy(st_manager: ProbeClient, probe: ProbeContext) -> None:
 def test_status_services(st_client: ProbeClient, probe: ProbeContext) -> None:
     probe.about("GET", "/status")
     exchange = st_client.request("GET", "/status", authorization=None, expect={200})
+    probe.measured(HttpFacts.of(exchange).to_measured())
     what = "GET /status (no token)"
     checks.status_is(exchange, 200, what)
     checks.json_content_type(exchange, what)

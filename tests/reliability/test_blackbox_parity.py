@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from reliability.certs import CertSet, make_cert_set
 from reliability.harness import tls_family_run
-from support import free_port, service
+from support import free_port, refserver, run_probes, service
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +91,61 @@ def test_shared_metrics_have_blackbox_names_types_and_labels(
         n for n in ours if n.startswith("probe_") and n not in theirs and n not in NEWER_METRICS
     ]
     assert not ours_only, ours_only
+
+
+HTTP_FACTS = {
+    "probe_success", "probe_duration_seconds", "probe_http_status_code",
+    "probe_http_content_length", "probe_http_uncompressed_body_length", "probe_http_ssl",
+    "probe_http_redirects",
+}  # fmt: skip
+
+
+def _values(text: str) -> dict[tuple[str, str], float]:
+    """(metric, target or "") -> value."""
+    return {
+        (sample.name, sample.labels.get("target", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_health_probes_export_blackbox_http_facts(tmp_path: Path) -> None:
+    """The health probes' textfile next to blackbox's `http` prober on the same URLs: the
+    same names, types and labels (plus `target`), the same status codes, and lengths
+    within the few bytes that the bodies' counters change between the two requests."""
+    if BLACKBOX is None:
+        pytest.fail("prometheus-blackbox-exporter is missing: scripts/bootstrap --dev installs it")
+    config = tmp_path / "blackbox.yml"
+    config.write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n")
+    port = free_port()
+    with refserver(tmp_path / "server") as server:
+        run = run_probes(
+            tmp_path / "out", f"--st-target={server.base_url}",
+            f"--st-manager-url={server.manager_url}", f"--st-token-file={server.token_file}",
+            "--st-profile=embedded", "-k", "test_health",
+        )  # fmt: skip
+        assert run.returncode == 0, run.output[-3000:]
+        command = [BLACKBOX, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"]
+        urls = [f"{server.manager_url}/health", f"{server.base_url}/status"]
+        with service(command, f"http://127.0.0.1:{port}/-/healthy", tmp_path / "blackbox.log"):
+            probed = {
+                url: httpx.get(f"http://127.0.0.1:{port}/probe",
+                               params={"target": url, "module": "http_2xx"}, timeout=15).text
+                for url in urls
+            }  # fmt: skip
+    text = (tmp_path / "out" / "http.prom").read_text()
+    ours, our_values = _families(text), _values(text)
+    for url, body in probed.items():
+        theirs, their_values = _families(body), _values(body)
+        assert their_values[("probe_success", "")] == 1, body
+        assert set(ours) & set(theirs) >= HTTP_FACTS, (sorted(ours), sorted(theirs))
+        for name in HTTP_FACTS:
+            assert ours[name][0] == theirs[name][0], (name, ours[name], theirs[name])
+            assert ours[name][1] - {"target"} == theirs[name][1], (name, ours[name], theirs[name])
+        lengths = {"probe_http_content_length", "probe_http_uncompressed_body_length"}
+        for name in HTTP_FACTS - {"probe_duration_seconds"} - lengths:
+            assert our_values[(name, url)] == their_values[(name, "")], (name, url)
+        for name in lengths:  # the bodies carry uptimes and counters: a few digits differ
+            ours_n, theirs_n = our_values[(name, url)], their_values[(name, "")]
+            assert ours_n > 0 and abs(ours_n - theirs_n) <= 16, (name, url, ours_n, theirs_n)
+        assert 0 < our_values[("probe_duration_seconds", url)] < 5

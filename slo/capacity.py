@@ -99,13 +99,45 @@ def _stage(index: int | None) -> str:
     return "-" if index is None or index < 0 else str(index + 1)
 
 
-def render_markdown(reports: Sequence[CapacityReport], title: str) -> str:
-    """A Markdown capacity report: one table per SLO, then the verdict lines.
+def crossing_lines(report: CapacityReport) -> list[str]:
+    """Where the burn rate first exceeds each alert factor above 1, with the load."""
+    unit = load_unit(report.steps)
+    lines = []
+    for c in report.crossings:
+        if c.threshold == 1.0:
+            continue
+        if c.load is None:
+            lines.append(f"- Burn rate {c.threshold:.4g}x: not crossed in this run")
+            continue
+        between = (
+            f", about {c.interpolated_load:.4g} {unit} by interpolation"
+            if c.interpolated_load is not None
+            else " (already at the first step)"
+        )
+        lines.append(
+            f"- Burn rate {c.threshold:.4g}x: crossed at stage {_stage(c.stage_index)} "
+            f"(load {c.load:g} {unit}){between}"
+        )
+    return lines
 
-    This is the error budget's view alone: the capacity verdict, which also
-    weighs the percentile and the 429 share, is `python -m loadtests.capacity`.
-    """
-    lines = [f"## Capacity: {title}", ""]
+
+def render_thresholds(reports: Sequence[CapacityReport]) -> str:
+    """The alert factors' crossings per SLO: what `slo capacity FILE` adds after the one
+    capacity report (loadtests.capacity), which already holds the SLI and burn table."""
+    lines = ["### Load at which each alert's burn rate is crossed", ""]
+    for report in reports:
+        slo = report.slo
+        lines += [f"{slo.name} (objective {slo.objective_ratio * 100:g}%):", ""]
+        lines += crossing_lines(report) or ["- no alert factor above 1 in the policy"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def render_markdown(reports: Sequence[CapacityReport], title: str) -> str:
+    """The error budget's view of a load run from the ledger, which keeps no latency
+    histograms or 429 counts: one table per SLO, then the crossings. Said so in the
+    output: with the results file, `slo capacity FILE` prints the capacity verdict."""
+    lines = [f"## Error budget per stage: {title}", ""]
     for report in reports:
         slo = report.slo
         unit = load_unit(report.steps)
@@ -129,24 +161,10 @@ def render_markdown(reports: Sequence[CapacityReport], title: str) -> str:
             lines.append(
                 f"- Highest load with burn rate <= 1: {report.max_sustainable_load:g} {unit}"
             )
-        for c in report.crossings:
-            if c.threshold == 1.0:
-                continue
-            if c.load is None:
-                lines.append(f"- Burn rate {c.threshold:.4g}x: not crossed in this run")
-            else:
-                between = (
-                    f", about {c.interpolated_load:.4g} {unit} by interpolation"
-                    if c.interpolated_load is not None
-                    else " (already at the first step)"
-                )
-                lines.append(
-                    f"- Burn rate {c.threshold:.4g}x: crossed at stage {_stage(c.stage_index)} "
-                    f"(load {c.load:g} {unit}){between}"
-                )
+        lines += crossing_lines(report)
         lines += [
-            "- The budget's view only: a stage answering 429s burns no availability budget; "
-            "the capacity verdict is `python -m loadtests.capacity`",
+            "- The budget's view only, not a capacity: the ledger keeps no percentiles or "
+            "429 counts; `slo capacity FILE` on the load results gives the capacity verdict",
             "",
         ]
     return "\n".join(lines)

@@ -26,6 +26,7 @@ from slo.files import write_atomic
 from slo.model import History, Report, Spec
 
 if TYPE_CHECKING:  # imported where used: sqlite3 stays out of `slo rules`
+    from loadtests.capacity import CapacityReport as LoadCapacity
     from slo.store import Ledger
 
 DEFAULT_LEDGER = "reports/slo-ledger.sqlite"
@@ -138,7 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, ledger=False)
     p.add_argument("--out", type=Path, help="write here instead of stdout")
 
-    p = sub.add_parser("capacity", help="SLI and burn rate per step of a stepped load run")
+    p = sub.add_parser(
+        "capacity",
+        help="capacity of a stepped load run: load, percentiles, 429s, SLI and burn rate per "
+        "stage (FILE), or the error budget's view alone (--ledger)",
+    )
     p.add_argument("files", nargs="*", type=Path, help="load results file(s); else --ledger")
     common(p)
     p.add_argument("--run-id", help="which load run (default: the latest)")
@@ -345,8 +350,10 @@ def _capacity_rows_from_files(
 
 def cmd_capacity(args: argparse.Namespace) -> int:
     spec = load_spec(args)
+    verdict = None
     if args.files:
         run_id, rows = _capacity_rows_from_files(args, spec)
+        verdict = _capacity_verdict(args.files, run_id)
     else:
         from slo.store import Ledger
 
@@ -378,14 +385,34 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         )
         for slo in spec.slos
     ]
-    sys.stdout.write(cap.render_markdown(reports, f"load run {run_id}"))
+    if verdict is None:
+        sys.stdout.write(cap.render_markdown(reports, f"load run {run_id}"))
+    else:
+        sys.stdout.write(verdict.markdown() + "\n" + cap.render_thresholds(reports))
     if args.json:
         import json
 
-        write_atomic(
-            args.json, json.dumps({"run_id": run_id, "slos": cap.to_json(reports)}, indent=2) + "\n"
-        )
+        body = {"run_id": run_id, "capacity": None if verdict is None else verdict.as_dict(),
+                "slos": cap.to_json(reports)}  # fmt: skip
+        write_atomic(args.json, json.dumps(body, indent=2) + "\n")
     return 0
+
+
+def _capacity_verdict(files: Sequence[Path], run_id: str) -> LoadCapacity:
+    """The one capacity report (loadtests.capacity): per stage load, exact percentiles,
+    error and 429 shares, SLI and burn rate, and the verdict with its criteria."""
+    from loadtests import capacity as load_capacity
+
+    records = [r for path in files for r in load_capacity.read_records(path)]
+    try:
+        return load_capacity.build(records, run_id=run_id)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SloError(
+            ", ".join(map(str, files)),
+            f"run {run_id}",
+            f"expected aggregate records in the documented format ({exc.__class__.__name__}: "
+            f"{exc})",
+        ) from None
 
 
 def cmd_push(args: argparse.Namespace) -> int:

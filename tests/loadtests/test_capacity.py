@@ -89,3 +89,22 @@ def test_slow_stage_misses_its_latency_and_burn(tmp_path: Path, capsys) -> None:
     assert "latency burn rate 20.00x > 1x" in out
     body = json.loads((tmp_path / "cap.json").read_text())
     assert body["capacity"]["users"] == 10 and body["first_miss"]["users"] == 20
+
+
+def test_records_without_histograms_still_judge_and_broken_ones_are_one_line(
+    tmp_path: Path, capsys
+) -> None:
+    rows = records([(10, 100, Outcome.OK), (20, 100, Outcome.OK)], latency_ms=450.0)
+    for row in rows:
+        row["hdr"] = None  # a writer that keeps no histograms
+    path = tmp_path / "load.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "p95 > 200 ms (only 0.00 % within it)" in out and "| - | - | - |" in out
+    del rows[0]["total"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "is not in the documented format (KeyError: 'total')" in err

@@ -47,16 +47,26 @@ def test_capacity_cli_from_file_and_ledger(cli, write_results, ledger_path: Path
     path = write_results(synth.load_run(start=NOW - 3600, stages=stages), "load.jsonl")
     result = cli("capacity", path, "--json", tmp_path / "cap.json")
     assert result.code == 0, result.err
-    assert "Highest load with burn rate <= 1: 100 req/s" in result.out
+    # One report: load, percentiles and shares, SLI and burn, the verdict, then crossings.
+    assert result.out.index("### Load and latency per stage") < result.out.index(
+        "### SLI and error-budget burn rate per stage"
+    ) < result.out.index("\ncapacity (highest stage whose p95 <= 200 ms") < result.out.index(
+        "### Load at which each alert's burn rate is crossed"
+    )  # fmt: skip
+    assert "): 20 users, 500.0 req/s (stage 2)\n" in result.out
+    assert "not capacity: stage 3 (40 users" in result.out
+    assert "p95 > 200 ms (only 70.00 % within it)" in result.out  # no hdr in synth's records
     assert "Burn rate 13.44x: crossed at stage 5 (load 800 req/s)" in result.out  # from 1
-    assert "the capacity verdict is `python -m loadtests.capacity`" in result.out
+    assert "Highest load with burn rate <= 1" not in result.out
     data = json.loads((tmp_path / "cap.json").read_text())
+    assert data["capacity"]["capacity"]["users"] == 20
     assert data["slos"][0]["max_sustainable_load"] == 100.0
     assert data["slos"][1]["slo_name"] == "latency"
     assert cli("ingest", path, "--ledger", ledger_path).code == 0
     from_ledger = cli("capacity", "--ledger", ledger_path, "--thresholds", "1,6,14.4")
     assert from_ledger.code == 0
     assert "Highest load with burn rate <= 1: 100 req/s" in from_ledger.out
+    assert "The budget's view only, not a capacity" in from_ledger.out
     assert "Burn rate 6x: crossed at stage 4" in from_ledger.out
     misspelt = cli("capacity", "--ledger", ledger_path, "--environment", "stagng")
     assert misspelt.code == 2 and len(misspelt.err.strip().splitlines()) == 1

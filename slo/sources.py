@@ -150,13 +150,16 @@ def _timeslice_inputs(
     out = []
     for endpoint, rows in groups:
         slices = budget.to_timeslices(rows, size, target)
+        # The charts count slices per step: a whole number of slices, at most ~720 steps.
+        span = end - (slices[0][0] if slices else end - slo.period_seconds)
+        step = -(-max(size, timeline.choose_step(span)) // size) * size
         out.append(
             SloInput(
                 slo.name,
                 endpoint,
                 budget.window_counts(slices, end, windows),
-                tuple(slices),
-                size,
+                tuple(timeline.regroup(slices, step)),
+                step,
             )
         )
     return out

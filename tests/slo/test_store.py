@@ -296,6 +296,9 @@ def test_timeslices_budgeting_counts_good_minutes(write_results, ledger_path: Pa
     period = overall.windows[86400]
     assert period == budget.Counts(17.0, 20.0)  # minutes, not requests
     assert budget.burn_rate(period, spec.slos[0].budget_ratio) == pytest.approx(1.5)
+    # the charts count slices per step: whole slices, and they still add up
+    assert overall.step % 60 == 0 and len(overall.series) <= timeline.MAX_POINTS
+    assert sum(t for _, _, t in overall.series) == 20.0
 
 
 @pytest.mark.integration

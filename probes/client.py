@@ -42,7 +42,14 @@ import httpx
 from probes.breaker import Breaker
 from probes.exchange import MAX_BODY_BYTES, POOL_CONNECTIONS, Exchange
 from probes.pacer import Pacer
-from probes.redact import JWT_SHAPE, REDACTED, redact
+from probes.redact import (
+    longest_first,
+    redact,
+    scrub,
+    scrub_bytes,
+    sent_credentials,
+    token_parts,
+)
 
 _DEFAULT = object()
 
@@ -265,40 +272,6 @@ def decode_body(
     return raw[:limit], len(raw) > limit
 
 
-_JWT_SHAPE_BYTES = re.compile(JWT_SHAPE.pattern.encode())
-MIN_SECRET_CHARS = 8  # shorter strings are too likely to occur by chance
-
-
-def token_parts(token: str | None) -> tuple[str, ...]:
-    """The token and each of its segments: a forged variant keeps some of them intact."""
-    if not token:
-        return ()
-    return (token, *(part for part in token.split(".") if len(part) >= MIN_SECRET_CHARS))
-
-
-def _longest_first(values: Iterable[str | None]) -> tuple[str, ...]:
-    return tuple(
-        sorted({v for v in values if v and len(v) >= MIN_SECRET_CHARS}, key=len, reverse=True)
-    )
-
-
-def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """The run's secrets and anything JWT-shaped out of what a server sent back.
-
-    Narrower than `redact` (which also hides any `Bearer xyz`): a challenge
-    like `Bearer error="invalid_token"` is evidence, not a credential.
-    """
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return JWT_SHAPE.sub(REDACTED, text)
-
-
-def scrub_bytes(data: bytes, secrets: tuple[str, ...]) -> bytes:
-    for secret in secrets:
-        data = data.replace(secret.encode(), REDACTED.encode())
-    return _JWT_SHAPE_BYTES.sub(REDACTED.encode(), data)
-
-
 class _Repeated(dict[str, str]):
     """Request headers with one name sent several times; as a mapping, the values joined.
 
@@ -340,7 +313,7 @@ class ProbeClient:
         self.pacer = pacer
         self.sink = sink
         self.allow_mutating = allow_mutating
-        self.secrets = _longest_first((*token_parts(token), *secrets))
+        self.secrets = longest_first((*token_parts(token), *secrets))
         self.collateral_429 = 0
         # Only as many are opened as are used at once.
         limits = httpx.Limits(
@@ -504,7 +477,7 @@ class ProbeClient:
         raw, cut = decode_body(b"".join(chunks), response.headers.get("content-encoding"))
         # A server may echo what we sent; a mangled token is neither exact nor JWT-shaped.
         sent = headers.get("Authorization", "")
-        echoes = _longest_first((*self.secrets, sent, sent.partition(" ")[2]))
+        echoes = longest_first((*self.secrets, *sent_credentials(sent)))
         return Exchange(
             method=method,
             url=url,

@@ -18,11 +18,12 @@ import pytest
 
 from probes import profile as profiles
 from probes.breaker import Breaker
-from probes.client import ProbeClient, token_parts
+from probes.client import ProbeClient
 from probes.exchange import Exchange
 from probes.outcomes import UNREACHABLE, TargetUnavailable
 from probes.pacer import Pacer
 from probes.plan import RequestPlan
+from probes.redact import token_parts
 from probes.results import ResultsWriter
 from probes.target import EmbeddedServer, Target
 

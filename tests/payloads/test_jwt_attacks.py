@@ -26,7 +26,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from probes.allure_report import exchange_attachment
-from probes.client import token_parts
 from probes.exchange import Exchange
 from probes.payloads.jwt_attacks import (
     DUPLICATE_STATUSES,
@@ -45,7 +44,7 @@ from probes.payloads.jwt_attacks import (
     verifier_attacks,
 )
 from probes.payloads.tokens import b64url_decode, forged_valid
-from probes.redact import JWT_SHAPE, redact
+from probes.redact import JWT_SHAPE, redact, token_parts
 from refserver.auth import verify_token
 
 SECRET = "spacetime-test-secret-" + "0123456789abcdef" * 4

@@ -21,3 +21,16 @@ def test_exact_secrets_and_jwt_shapes() -> None:
 
 def test_plain_text_untouched() -> None:
     assert redact("GET /scenes -> 200 in 3.1 ms") == "GET /scenes -> 200 in 3.1 ms"
+
+
+def test_what_is_written_and_what_came_back_hide_the_same_secrets() -> None:
+    """One rule for both nets: a 6-character secret that `redact` hid, `scrub` let through."""
+    from probes.redact import MIN_SECRET_CHARS, scrub, scrub_bytes
+
+    secret = "k3y-42"
+    assert len(secret) >= MIN_SECRET_CHARS
+    echoed = f'{{"echo": "{secret}", "note": "abc"}}'
+    assert secret not in redact(echoed, [secret])
+    assert secret not in scrub(echoed, (secret,))
+    assert secret.encode() not in scrub_bytes(echoed.encode(), (secret,))
+    assert "abc" in scrub(echoed, ("abc"[: MIN_SECRET_CHARS - 1],))  # too short: left alone

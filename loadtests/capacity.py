@@ -27,6 +27,7 @@ from typing import Any
 
 from loadtests.latency import merge_encoded, percentile_ms, release
 from loadtests.thresholds import percentile_label, percentile_rank
+from slo.runs import run_order
 
 AVAILABILITY_OBJECTIVE = 0.999  # the contract's default SLOs (docs/slo.md)
 LATENCY_OBJECTIVE = 0.95
@@ -183,11 +184,15 @@ def _burn(value: float | None) -> str:
 
 
 def latest_run(records: Iterable[dict[str, Any]]) -> str | None:
-    run_id = None
-    for record in records:
-        if record.get("source") == "load" and record.get("kind") == "aggregate":
-            run_id = record["run_id"]
-    return run_id
+    """The latest load run with aggregate records (:func:`slo.runs.latest_run_id`'s rule)."""
+    records = list(records)
+    measured = {
+        r.get("run_id")
+        for r in records
+        if r.get("source") == "load" and r.get("kind") == "aggregate"
+    }
+    order = [run_id for run_id in run_order(records, "load") if run_id in measured]
+    return order[-1] if order else None
 
 
 def _misses(row: dict[str, Any], sla_ms: float, limits: Limits) -> tuple[str, ...]:

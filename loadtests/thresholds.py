@@ -14,6 +14,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from slo.runs import hdr_rank
+
 PREFIX = "loadtests: threshold broken: "
 
 
@@ -84,8 +86,9 @@ def latency_within_sla(summary: EndpointSummary, policy: Policy) -> bool:
 
 
 def percentile_rank(count: int, percentile: float) -> int:
-    """1-based rank of the p-th percentile among `count` values, as HdrHistogram ranks it."""
-    return max(1, int(percentile * count / 100.0 + 0.5))
+    """1-based rank of the p-th percentile among `count` values, as HdrHistogram ranks it
+    (:func:`slo.runs.hdr_rank`; docs/loadtests.md)."""
+    return hdr_rank(count, percentile)
 
 
 def judge(

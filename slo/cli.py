@@ -319,26 +319,28 @@ def _capacity_rows_from_files(
     args: argparse.Namespace, spec: Spec
 ) -> tuple[str, dict[str, list[cap.StepRow]]]:
     from slo.records import Aggregate
+    from slo.runs import run_order
     from slo.sources import read_results
     from slo.store import IngestResult
 
     runs: dict[str, list[Aggregate]] = {}
-    first: dict[str, float] = {}
+    every: list = []
     for path in args.files:
         result = IngestResult(str(path))
         for record in read_results(path, result):
+            every.append(record)
             if isinstance(record, Aggregate):
                 runs.setdefault(record.header.run_id, []).append(record)
-                first[record.header.run_id] = min(
-                    first.get(record.header.run_id, record.ts), record.ts
-                )
         if result.garbage:
             print(f"slo: capacity: {result.summary()}", file=sys.stderr)
     if not runs:
         raise SloError(
             ", ".join(map(str, args.files)), "kind", "expected load aggregate records, found none"
         )
-    run_id = args.run_id or max(first, key=lambda r: first[r])
+    # The latest load run that wrote aggregates, by the one rule (slo.runs), as
+    # python -m loadtests.capacity picks it.
+    ordered = [r for r in run_order(every, "load") if r in runs] or list(runs)
+    run_id = args.run_id or ordered[-1]
     if run_id not in runs:
         raise SloError(
             ", ".join(map(str, args.files)),

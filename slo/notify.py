@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import sys
 import time
@@ -50,6 +49,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
+
+from slo.runs import latest_run_id, percentile, run_records
 
 if TYPE_CHECKING:  # the state module opens the ledger (sqlite3): imported where used
     from slo.alertstate import AlertState
@@ -119,27 +120,22 @@ class Context:
 
 
 def last_run(records: Iterable[Mapping[str, Any]]) -> Run | None:
-    """The latest run in a results file (files may hold several, concatenated)."""
-    runs: dict[str, dict[str, Any]] = {}
-    order: list[str] = []
-    for record in records:
-        run_id = record.get("run_id")
-        if not isinstance(run_id, str):
-            continue
-        if run_id not in runs:
-            order.append(run_id)
-            runs[run_id] = {
-                "environment": str(record.get("environment") or "unknown"),
-                "target": str(record.get("target") or ""),
-                "samples": [],
-                "outcomes": [],
-                "started": None,
-                "ended": False,
-                "exit_status": None,
-                "commit": None,
-                "source": record.get("source"),
-            }
-        run = runs[run_id]
+    """The latest probe run in a results file (files may hold several, concatenated);
+    which one is latest is :func:`slo.runs.latest_run_id`'s rule."""
+    records = list(records)
+    latest = latest_run_id(records, "probe")
+    if latest is None:
+        return None
+    run: dict[str, Any] = {
+        "samples": [],
+        "outcomes": [],
+        "ended": False,
+        "exit_status": None,
+        "commit": None,
+    }
+    mine = run_records(records, latest)
+    first = mine[0]
+    for record in mine:
         kind = record.get("kind")
         if kind == "sample":
             run["samples"].append(dict(record))
@@ -147,20 +143,14 @@ def last_run(records: Iterable[Mapping[str, Any]]) -> Run | None:
             run["outcomes"].append(dict(record))
         elif kind == "run":
             if record.get("phase") == "start":
-                run["started"] = record.get("ts")
                 run["commit"] = record.get("commit")
             elif record.get("phase") == "end":
                 run["ended"] = True
                 run["exit_status"] = record.get("exit_status")
-    probe_runs = [r for r in order if runs[r]["source"] in (None, "probe")]
-    if not probe_runs:
-        return None
-    latest = max(probe_runs, key=lambda r: (runs[r]["started"] or 0.0, probe_runs.index(r)))
-    run = runs[latest]
     return Run(
         run_id=latest,
-        environment=run["environment"],
-        target=run["target"],
+        environment=str(first.get("environment") or "unknown"),
+        target=str(first.get("target") or ""),
         commit=run["commit"],
         ended=run["ended"],
         exit_status=run["exit_status"],
@@ -175,12 +165,6 @@ def last_run(records: Iterable[Mapping[str, Any]]) -> Run | None:
 def _failed(sample: Mapping[str, Any]) -> bool:
     status = sample.get("status")
     return not isinstance(status, int) or status >= 500
-
-
-def _nearest_rank(values: Sequence[float], percentile: float) -> float:
-    ordered = sorted(values)
-    rank = max(1, math.ceil(percentile / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def api_down(run: Run, t: Thresholds) -> Alert | None:
@@ -213,7 +197,7 @@ def slow_response(run: Run, t: Thresholds) -> Alert | None:
     ]
     if not latencies:
         raise _Unknown
-    p = _nearest_rank(latencies, t.slow_percentile)
+    p = percentile(latencies, t.slow_percentile)
     if p <= t.slow_ms:
         return None
     over = sum(1 for v in latencies if v > t.slow_ms)

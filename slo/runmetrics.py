@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -29,6 +28,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+
+from slo.runs import latest_run_id, run_records
+from slo.runs import percentile as nearest_rank_value
 
 OUTCOMES = ("passed", "failed", "skipped", "error")
 
@@ -41,26 +43,11 @@ class _Snapshot(Collector):
         return iter(self.families)
 
 
-def _nearest_rank(values: Sequence[float], percentile: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(percentile / 100 * len(ordered))) - 1]
-
-
 def _last_run(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The records of the latest probe run (by its start time, else file order)."""
-    by_run: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    started: dict[str, float] = {}
-    for index, record in enumerate(records):
-        run_id = record.get("run_id")
-        if not isinstance(run_id, str) or record.get("source", "probe") != "probe":
-            continue
-        by_run[run_id].append(record)
-        if record.get("kind") == "run" and record.get("phase") == "start":
-            started[run_id] = float(record.get("ts") or 0.0)
-        started.setdefault(run_id, float(index) * 1e-9)
-    if not by_run:
-        return []
-    return by_run[max(by_run, key=lambda r: started[r])]
+    """The records of the latest probe run (:func:`slo.runs.latest_run_id`'s rule)."""
+    records = list(records)
+    latest = latest_run_id(records, "probe")
+    return [] if latest is None else run_records(records, latest)
 
 
 def gitlab_metrics(records: Iterable[Mapping[str, Any]]) -> str:
@@ -117,7 +104,7 @@ def gitlab_metrics(records: Iterable[Mapping[str, Any]]) -> str:
             labels=["method", "endpoint"],
         )
         for (method, endpoint), values in sorted(latencies.items()):
-            latency.add_metric([method, endpoint], round(_nearest_rank(values, percentile), 1))
+            latency.add_metric([method, endpoint], round(nearest_rank_value(values, percentile), 1))
         families.append(latency)
 
     ends = [r for r in run if r.get("kind") == "run" and r.get("phase") == "end"]

@@ -86,3 +86,18 @@ def test_the_load_unit_is_said() -> None:
     users = capacity.analyse(SLO, [(0, 10.0, None, 1000.0, 1000.0)], [1.0])
     assert capacity.load_unit(users.steps) == "users"
     assert "Highest load with burn rate <= 1: 10 users" in capacity.render_markdown([users], "t")
+
+
+def test_both_capacity_commands_pick_the_same_run(cli, write_results, capsys) -> None:
+    """A file appended out of order: the run that started last, whichever command reads it."""
+    from loadtests.capacity import main as load_capacity
+
+    stages = [(10, 50, 0.0, 0.0), (20, 100, 0.0, 0.0)]
+    new = synth.load_run(start=NOW - 3600, stages=stages, number=2)
+    old = synth.load_run(start=NOW - 7200, stages=stages, number=1)
+    path = write_results([*new, *old], "load.jsonl")
+    result = cli("capacity", path)
+    assert result.code == 0, result.err
+    assert f"## Capacity: load run {synth.run_id(90_000_002)}" in result.out
+    assert load_capacity([str(path)]) == 0
+    assert f"## Capacity: load run {synth.run_id(90_000_002)}" in capsys.readouterr().out

@@ -13,7 +13,7 @@ import slo
 
 PURE = (
     "model", "budget", "policy", "evaluate", "render", "html", "rules", "promql", "capacity",
-    "records", "seqset", "durations", "exposition", "charts", "synth", "timeline",
+    "records", "seqset", "durations", "exposition", "charts", "synth", "timeline", "runs",
 )  # fmt: skip
 ROOT = Path(slo.__file__).parent
 

@@ -67,13 +67,13 @@ def target_label(target: str) -> str:
     return f"{parts.scheme}://{host}{port}"
 
 
-def identity(run: notify.Run) -> dict[str, str]:
+def identity(run: notify.RunSummary) -> dict[str, str]:
     """The labels every alert of this run carries: which environment, which API."""
     return {"environment": run.environment, "target": target_label(run.target)}
 
 
 def _annotations(
-    summary: str, headline: str, facts: Sequence[tuple[str, str]], run: notify.Run
+    summary: str, headline: str, facts: Sequence[tuple[str, str]], run: notify.RunSummary
 ) -> dict[str, str]:
     lines = [headline, *(f"{k}: {v}" for k, v in facts)]
     out = {"summary": summary, "description": "\n".join(lines), "run_id": run.run_id}
@@ -120,7 +120,7 @@ def page_burns(report: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 
 def firing(
     verdicts: Mapping[str, notify.Alert | None],
-    run: notify.Run,
+    run: notify.RunSummary,
     context: notify.Context,
     report: Mapping[str, Any] | None,
     now: float,
@@ -180,7 +180,7 @@ def active_labels(body: Any) -> list[dict[str, Any]]:
 def resolutions(
     active: Iterable[Mapping[str, Any]],
     verdicts: Mapping[str, notify.Alert | None],
-    run: notify.Run,
+    run: notify.RunSummary,
     context: notify.Context,
     posted: Sequence[Posting],
     now: float,
@@ -214,7 +214,7 @@ def resolutions(
     return out
 
 
-def active_filter(run: notify.Run) -> list[tuple[str, str]]:
+def active_filter(run: notify.RunSummary) -> list[tuple[str, str]]:
     """Query parameters selecting this run's alerts in ``GET /api/v2/alerts``."""
     params = [("active", "true"), ("silenced", "true"), ("inhibited", "true")]
     for key, value in identity(run).items():

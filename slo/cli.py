@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from slo import capacity as cap
+from slo import loadbudget as cap
 from slo import render
 from slo import spec as specs
 from slo.errors import SloError
@@ -190,7 +190,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluate(
+def report_from_args(
     args: argparse.Namespace, *, with_history: bool = False
 ) -> tuple[Report, History | None]:
     """Build the report from the chosen source; shared by ``report`` and ``gate``.
@@ -265,7 +265,7 @@ def _ledger_history(ledger: Ledger, report: Report, now: float) -> History:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    report, _ = evaluate(args)
+    report, _ = report_from_args(args)
     out: Path = args.out_dir
     markdown = render.to_markdown(report)
     written = []
@@ -295,7 +295,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_gate(args: argparse.Namespace) -> int:
     from slo.policy import decide
 
-    report, history = evaluate(args, with_history=True)
+    report, history = report_from_args(args, with_history=True)
     verdict = decide(report.statuses, report.policy.gate, report.environment, history=history)
     print(f"slo: {verdict.reason}")
     return verdict.exit_code

@@ -6,7 +6,7 @@ types fire, and posts one message per notice to a Slack, Discord or generic JSON
 Seed 000's health monitor is the model: the same five types, at most one alert per type
 per 5 minutes, plus a sixth for a page-level SLO burn, and a resolved notice when a type
 clears. The state that makes this hold across runs lives in the ledger
-(:mod:`slo.alertstate`).
+(:mod:`slo.notified`).
 
 The rules (docs/gitlab.md, "Alerts"):
 
@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 from slo.runs import latest_run_id, percentile, run_records
 
 if TYPE_CHECKING:  # the state module opens the ledger (sqlite3): imported where used
-    from slo.alertstate import AlertState
+    from slo.notified import NotifiedAlert
 
 API_DOWN = "API_DOWN"
 SLOW_RESPONSE = "SLOW_RESPONSE"
@@ -94,7 +94,7 @@ class Alert:
 
 
 @dataclass(frozen=True)
-class Run:
+class RunSummary:
     """The facts of one probe run that the rules read."""
 
     run_id: str
@@ -119,7 +119,7 @@ class Context:
 # ----------------------------------------------------------------------------- reading
 
 
-def last_run(records: Iterable[Mapping[str, Any]]) -> Run | None:
+def last_run(records: Iterable[Mapping[str, Any]]) -> RunSummary | None:
     """The latest probe run in a results file (files may hold several, concatenated);
     which one is latest is :func:`slo.runs.latest_run_id`'s rule."""
     records = list(records)
@@ -147,7 +147,7 @@ def last_run(records: Iterable[Mapping[str, Any]]) -> Run | None:
             elif record.get("phase") == "end":
                 run["ended"] = True
                 run["exit_status"] = record.get("exit_status")
-    return Run(
+    return RunSummary(
         run_id=latest,
         environment=str(first.get("environment") or "unknown"),
         target=str(first.get("target") or ""),
@@ -167,7 +167,7 @@ def _failed(sample: Mapping[str, Any]) -> bool:
     return not isinstance(status, int) or status >= 500
 
 
-def api_down(run: Run, t: Thresholds) -> Alert | None:
+def api_down(run: RunSummary, t: Thresholds) -> Alert | None:
     performance = [s for s in run.samples if s.get("endpoint") == PERFORMANCE]
     pool = performance or list(run.samples)
     if not pool:
@@ -187,7 +187,7 @@ def api_down(run: Run, t: Thresholds) -> Alert | None:
     )
 
 
-def slow_response(run: Run, t: Thresholds) -> Alert | None:
+def slow_response(run: RunSummary, t: Thresholds) -> Alert | None:
     latencies = [
         float(s["latency_ms"])
         for s in run.samples
@@ -214,7 +214,7 @@ def slow_response(run: Run, t: Thresholds) -> Alert | None:
     )
 
 
-def _measured(run: Run, metric: str) -> float | None:
+def _measured(run: RunSummary, metric: str) -> float | None:
     """The last value a performance probe measured for ``metric``."""
     value = None
     for outcome in run.outcomes:
@@ -230,7 +230,7 @@ def _measured(run: Run, metric: str) -> float | None:
     return value
 
 
-def high_memory(run: Run, t: Thresholds) -> Alert | None:
+def high_memory(run: RunSummary, t: Thresholds) -> Alert | None:
     value = _measured(run, "memory.static_memory_usage")
     if value is None:
         raise _Unknown
@@ -246,7 +246,7 @@ def high_memory(run: Run, t: Thresholds) -> Alert | None:
     )
 
 
-def low_fps(run: Run, t: Thresholds) -> Alert | None:
+def low_fps(run: RunSummary, t: Thresholds) -> Alert | None:
     value = _measured(run, "engine.fps")
     if value is None:
         raise _Unknown
@@ -266,7 +266,7 @@ def low_fps(run: Run, t: Thresholds) -> Alert | None:
     )
 
 
-def rate_limit_violations(run: Run, t: Thresholds) -> Alert | None:
+def rate_limit_violations(run: RunSummary, t: Thresholds) -> Alert | None:
     limiter = [o for o in run.outcomes if o.get("family") == "rate_limit"]
     broken = [o for o in limiter if o.get("outcome") in ("failed", "error")]
     unprovoked = [
@@ -328,8 +328,8 @@ class _Unknown(Exception):
     """The run holds no evidence for this type: it neither fires nor resolves."""
 
 
-def evaluate(
-    run: Run, thresholds: Thresholds, slo_report: Mapping[str, Any] | None = None
+def evaluate_rules(
+    run: RunSummary, thresholds: Thresholds, slo_report: Mapping[str, Any] | None = None
 ) -> dict[str, Alert | None]:
     """Per alert type with evidence: the alert if it fires, None if it is clear."""
     rules = {
@@ -353,23 +353,23 @@ def evaluate(
 
 
 @dataclass(frozen=True)
-class Decision:
+class Notification:
     """What to do for one type, and the state to keep whether or not the notice arrives."""
 
     alert_type: str
     action: str  # firing | resolved | suppressed | none
     alert: Alert | None
-    if_sent: AlertState
-    if_not_sent: AlertState
+    if_sent: NotifiedAlert
+    if_not_sent: NotifiedAlert
     reason: str = ""
 
 
-def decide(
+def decide_notifications(
     verdicts: Mapping[str, Alert | None],
-    states: Mapping[str, AlertState],
+    states: Mapping[str, NotifiedAlert],
     now: float,
     interval_s: float,
-) -> list[Decision]:
+) -> list[Notification]:
     """Which notices to send, at most one firing notice per type per ``interval_s``.
 
     A firing notice goes out when the type fires and none went out in the last interval
@@ -377,36 +377,36 @@ def decide(
     once when a type clears whose last delivered notice was a firing one, so a flapping
     type whose re-fire was suppressed does not resolve twice.
     """
-    from slo.alertstate import AlertState
+    from slo.notified import NotifiedAlert
 
     decisions = []
     for name in ALERT_TYPES:
         if name not in verdicts:
             continue
         alert = verdicts[name]
-        old = states.get(name, AlertState(name))
+        old = states.get(name, NotifiedAlert(name))
         if alert is not None:
             since = old.since if old.firing and old.since is not None else now
             kept = replace(old, firing=True, since=since, summary=alert.summary)
             if old.last_sent is not None and now - old.last_sent < interval_s:
                 ago = now - old.last_sent
                 decisions.append(
-                    Decision(
+                    Notification(
                         name, "suppressed", alert, kept, kept,
                         f"last sent {ago:.0f} s ago; at most one per {interval_s:g} s",
                     )
                 )  # fmt: skip
                 continue
             sent = replace(kept, notified="firing", last_sent=now)
-            decisions.append(Decision(name, "firing", alert, sent, kept))
+            decisions.append(Notification(name, "firing", alert, sent, kept))
             continue
         cleared = replace(old, firing=False, since=None)
         if old.notified == "firing":
             decisions.append(
-                Decision(name, "resolved", None, replace(cleared, notified="resolved"), old)
+                Notification(name, "resolved", None, replace(cleared, notified="resolved"), old)
             )
         else:
-            decisions.append(Decision(name, "none", None, cleared, cleared))
+            decisions.append(Notification(name, "none", None, cleared, cleared))
     return decisions
 
 
@@ -415,21 +415,21 @@ def decide(
 _COLOURS = {"critical": 0xD9534F, "high": 0xF0AD4E, "medium": 0xF7D154, "resolved": 0x5CB85C}
 
 
-def headline(decision: Decision, run: Run) -> str:
+def headline(decision: Notification, run: RunSummary) -> str:
     if decision.action == "resolved":
         return f"[RESOLVED] {decision.alert_type} on {run.environment}"
     assert decision.alert is not None
     return f"[FIRING] {decision.alert_type} ({decision.alert.severity}) on {run.environment}"
 
 
-def _summary(decision: Decision) -> str:
+def _summary(decision: Notification) -> str:
     if decision.alert is not None:
         return decision.alert.summary
     previous = decision.if_not_sent.summary
     return "cleared" + (f" (was: {previous})" if previous else "")
 
 
-def _facts(decision: Decision, run: Run, context: Context) -> list[tuple[str, str]]:
+def _facts(decision: Notification, run: RunSummary, context: Context) -> list[tuple[str, str]]:
     facts = [("environment", run.environment), ("target", run.target), ("run", run.run_id)]
     if run.commit:
         facts.append(("commit", run.commit[:12]))
@@ -452,7 +452,9 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def payload(fmt: str, decision: Decision, run: Run, context: Context, now: float) -> dict[str, Any]:
+def payload(
+    fmt: str, decision: Notification, run: RunSummary, context: Context, now: float
+) -> dict[str, Any]:
     """The JSON body for one notice in the chosen webhook format."""
     title = headline(decision, run)
     summary = _summary(decision)
@@ -685,7 +687,7 @@ def _request(method: str, url: str, timeout: float, **kwargs: Any) -> tuple[Any,
 def notify_alertmanager(
     base_url: str,
     verdicts: Mapping[str, Alert | None],
-    run: Run,
+    run: RunSummary,
     context: Context,
     report: Mapping[str, Any] | None,
     now: float,
@@ -729,8 +731,8 @@ def notify_alertmanager(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from slo.alertstate import AlertStore
     from slo.errors import SloError
+    from slo.notified import AlertStore
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -763,7 +765,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = _read_report(args.slo_report)
         if report is not None and report.get("environment") not in (None, run.environment):
             report = None  # another environment's report says nothing about this run
-        verdicts = evaluate(run, thresholds, report)
+        verdicts = evaluate_rules(run, thresholds, report)
         firing = [name for name, alert in verdicts.items() if alert is not None]
         print(
             f"slo: notify: {run.environment}: firing: {', '.join(firing) or 'none'}; "
@@ -786,8 +788,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if delivery is not None or args.ledger.exists():
                 store = stack.enter_context(AlertStore.open(args.ledger))
             states = store.load(run.environment) if store is not None else {}
-            decisions = decide(verdicts, states, now, thresholds.interval_s)
-            kept: list[AlertState] = []
+            decisions = decide_notifications(verdicts, states, now, thresholds.interval_s)
+            kept: list[NotifiedAlert] = []
             for decision in decisions:
                 if decision.action == "none":
                     kept.append(decision.if_sent)

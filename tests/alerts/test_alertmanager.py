@@ -39,10 +39,10 @@ def notify(*args: object, env: dict[str, str] | None = None) -> subprocess.Compl
     )  # fmt: skip
 
 
-def _verdicts(records: list[dict[str, Any]]) -> tuple[nt.Run, dict[str, nt.Alert | None]]:
+def _verdicts(records: list[dict[str, Any]]) -> tuple[nt.RunSummary, dict[str, nt.Alert | None]]:
     run = nt.last_run(records)
     assert run is not None
-    return run, nt.evaluate(run, nt.Thresholds())
+    return run, nt.evaluate_rules(run, nt.Thresholds())
 
 
 # ----------------------------------------------------------------------------- pure
@@ -82,7 +82,7 @@ def test_slo_page_burn_is_one_alert_per_burning_slo() -> None:
             {"slo_name": "latency", "endpoint": "/scenes", "valid": True, "alerts": [line]},
         ],
     }
-    verdicts = nt.evaluate(run, nt.Thresholds(), report)
+    verdicts = nt.evaluate_rules(run, nt.Thresholds(), report)
     burns = [
         p for p in am.firing(verdicts, run, nt.Context(), report, NOW, 60) if "slo" in p.labels
     ]

@@ -12,7 +12,7 @@ import pytest
 from alert_runs import GIB, probe_run
 from support import ROOT, run_probes
 
-from slo.alertstate import TABLE
+from slo.notified import TABLE
 
 NOW = 1_800_000_100.0
 

@@ -6,7 +6,7 @@ import pytest
 from alert_runs import GIB, probe_run
 
 from slo import notify
-from slo.alertstate import AlertState
+from slo.notified import NotifiedAlert
 from slo.notify import (
     API_DOWN,
     HIGH_MEMORY,
@@ -16,8 +16,8 @@ from slo.notify import (
     SLOW_RESPONSE,
     Context,
     Thresholds,
-    decide,
-    evaluate,
+    decide_notifications,
+    evaluate_rules,
     last_run,
     payload,
 )
@@ -29,7 +29,7 @@ NOW = 1_800_000_100.0
 def verdicts(**kwargs) -> dict:
     run = last_run(probe_run(**kwargs))
     assert run is not None
-    return evaluate(run, T)
+    return evaluate_rules(run, T)
 
 
 def test_a_healthy_run_fires_nothing_and_knows_every_type_but_the_slo() -> None:
@@ -74,7 +74,7 @@ def test_slow_response_when_the_typical_poll_exceeds_200_ms() -> None:
     )
     strict = Thresholds(slow_percentile=95)
     run = last_run(probe_run(performance=cold_start))
-    assert run is not None and evaluate(run, strict)[SLOW_RESPONSE] is not None
+    assert run is not None and evaluate_rules(run, strict)[SLOW_RESPONSE] is not None
 
 
 @pytest.mark.parametrize(("gib", "severity"), [(9.9, None), (10.5, "high"), (12.5, "critical")])
@@ -121,12 +121,12 @@ def _report(alert: bool, valid: bool = True) -> dict:
 def test_slo_page_burn_from_the_report_overall_lines_only() -> None:
     run = last_run(probe_run())
     assert run is not None
-    fired = evaluate(run, T, _report(True))[SLO_PAGE_BURN]
+    fired = evaluate_rules(run, T, _report(True))[SLO_PAGE_BURN]
     assert fired is not None
     assert fired.summary == "availability: burn 20.00x and 25.00x > 13.44x (page-1h-5m)"
-    assert evaluate(run, T, _report(False))[SLO_PAGE_BURN] is None  # ticket, endpoint: no
-    assert SLO_PAGE_BURN not in evaluate(run, T, _report(True, valid=False))
-    assert SLO_PAGE_BURN not in evaluate(run, T, None)
+    assert evaluate_rules(run, T, _report(False))[SLO_PAGE_BURN] is None  # ticket, endpoint: no
+    assert SLO_PAGE_BURN not in evaluate_rules(run, T, _report(True, valid=False))
+    assert SLO_PAGE_BURN not in evaluate_rules(run, T, None)
 
 
 def test_the_latest_run_of_a_concatenated_file_is_judged() -> None:
@@ -134,7 +134,7 @@ def test_the_latest_run_of_a_concatenated_file_is_judged() -> None:
     new = probe_run("c" * 32, ts=1_800_000_000.0)
     run = last_run(old + new)
     assert run is not None and run.run_id == "c" * 32
-    assert evaluate(run, T)[LOW_FPS] is None
+    assert evaluate_rules(run, T)[LOW_FPS] is None
 
 
 # ----------------------------------------------------------------------------- decide
@@ -145,34 +145,42 @@ def _alert(kind: str = LOW_FPS) -> notify.Alert:
 
 
 def test_first_firing_is_sent_and_a_repeat_within_5_minutes_suppressed() -> None:
-    [first] = [d for d in decide({LOW_FPS: _alert()}, {}, NOW, 300) if d.alert_type == LOW_FPS]
+    [first] = [
+        d
+        for d in decide_notifications({LOW_FPS: _alert()}, {}, NOW, 300)
+        if d.alert_type == LOW_FPS
+    ]
     assert first.action == "firing"
     assert first.if_sent.notified == "firing" and first.if_sent.last_sent == NOW
     assert first.if_not_sent.last_sent is None  # undelivered: the next run tries again
     state = {LOW_FPS: first.if_sent}
-    [again] = decide({LOW_FPS: _alert()}, state, NOW + 299, 300)
+    [again] = decide_notifications({LOW_FPS: _alert()}, state, NOW + 299, 300)
     assert again.action == "suppressed" and "at most one per 300 s" in again.reason
     assert again.if_sent.since == NOW  # the episode goes on
-    [later] = decide({LOW_FPS: _alert()}, state, NOW + 300, 300)
+    [later] = decide_notifications({LOW_FPS: _alert()}, state, NOW + 300, 300)
     assert later.action == "firing"
 
 
 def test_resolved_once_after_a_delivered_firing_and_never_for_a_suppressed_one() -> None:
-    fired = decide({LOW_FPS: _alert()}, {}, NOW, 300)[0].if_sent
-    [resolved] = decide({LOW_FPS: None}, {LOW_FPS: fired}, NOW + 60, 300)
+    fired = decide_notifications({LOW_FPS: _alert()}, {}, NOW, 300)[0].if_sent
+    [resolved] = decide_notifications({LOW_FPS: None}, {LOW_FPS: fired}, NOW + 60, 300)
     assert resolved.action == "resolved" and resolved.if_sent.notified == "resolved"
     assert not resolved.if_sent.firing
     # it fires again within the 5 minutes: suppressed, and so its clearing is silent
-    [refire] = decide({LOW_FPS: _alert()}, {LOW_FPS: resolved.if_sent}, NOW + 120, 300)
+    [refire] = decide_notifications(
+        {LOW_FPS: _alert()}, {LOW_FPS: resolved.if_sent}, NOW + 120, 300
+    )
     assert refire.action == "suppressed"
-    [silent] = decide({LOW_FPS: None}, {LOW_FPS: refire.if_sent}, NOW + 180, 300)
+    [silent] = decide_notifications({LOW_FPS: None}, {LOW_FPS: refire.if_sent}, NOW + 180, 300)
     assert silent.action == "none"
 
 
 def test_unknown_types_keep_their_state() -> None:
-    state = {HIGH_MEMORY: AlertState(HIGH_MEMORY, True, "firing", NOW, NOW, "x")}
-    assert decide({LOW_FPS: None}, state, NOW + 600, 300)[0].alert_type == LOW_FPS
-    assert all(d.alert_type != HIGH_MEMORY for d in decide({LOW_FPS: None}, state, NOW, 300))
+    state = {HIGH_MEMORY: NotifiedAlert(HIGH_MEMORY, True, "firing", NOW, NOW, "x")}
+    assert decide_notifications({LOW_FPS: None}, state, NOW + 600, 300)[0].alert_type == LOW_FPS
+    assert all(
+        d.alert_type != HIGH_MEMORY for d in decide_notifications({LOW_FPS: None}, state, NOW, 300)
+    )
 
 
 # ----------------------------------------------------------------------------- payloads
@@ -181,7 +189,7 @@ def test_unknown_types_keep_their_state() -> None:
 def _firing():
     run = last_run(probe_run())
     assert run is not None
-    decision = decide(
+    decision = decide_notifications(
         {LOW_FPS: notify.Alert(LOW_FPS, "critical", "fps <b>&</b> 42")}, {}, NOW, 300
     )[0]
     return decision, run
@@ -199,7 +207,7 @@ def test_slack_payload_escapes_and_colours() -> None:
 def test_discord_payload_within_limits_and_without_mentions() -> None:
     decision, run = _firing()
     long = notify.Alert(LOW_FPS, "critical", "@everyone " + "x" * 5000)
-    decision = decide({LOW_FPS: long}, {}, NOW, 300)[0]
+    decision = decide_notifications({LOW_FPS: long}, {}, NOW, 300)[0]
     body = payload("discord", decision, run, Context(), NOW)
     assert len(body["content"]) <= 2000
     embed = body["embeds"][0]
@@ -213,7 +221,7 @@ def test_generic_payload_and_a_resolved_notice() -> None:
     body = payload("generic", decision, run, Context(), NOW)
     assert body["status"] == "firing" and body["alert_type"] == LOW_FPS
     assert body["environment"] == "staging" and body["run_id"] == run.run_id
-    resolved = decide({LOW_FPS: None}, {LOW_FPS: decision.if_sent}, NOW + 60, 300)[0]
+    resolved = decide_notifications({LOW_FPS: None}, {LOW_FPS: decision.if_sent}, NOW + 60, 300)[0]
     body = payload("generic", resolved, run, Context(), NOW + 60)
     assert body["status"] == "resolved" and body["severity"] is None
     assert body["summary"] == "cleared (was: fps <b>&</b> 42)"

@@ -12,7 +12,7 @@ import pytest
 import slo
 
 PURE = (
-    "model", "budget", "policy", "evaluate", "render", "html", "rules", "promql", "capacity",
+    "model", "budget", "policy", "evaluate", "render", "html", "rules", "promql", "loadbudget",
     "records", "seqset", "durations", "exposition", "charts", "synth", "timeline", "runs",
 )  # fmt: skip
 ROOT = Path(slo.__file__).parent

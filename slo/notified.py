@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS {TABLE}(
 
 
 @dataclass(frozen=True)
-class AlertState:
+class NotifiedAlert:
     """What the last evaluation left behind for one alert type."""
 
     alert_type: str
@@ -78,7 +78,7 @@ class AlertStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def load(self, environment: str) -> dict[str, AlertState]:
+    def load(self, environment: str) -> dict[str, NotifiedAlert]:
         try:
             rows = self.ledger.conn.execute(
                 f"SELECT alert_type, firing, notified, last_sent, since, summary FROM {TABLE} "
@@ -88,10 +88,11 @@ class AlertStore:
         except sqlite3.Error as exc:
             raise SloError(str(self.path), TABLE, f"expected a readable table ({exc})") from None
         return {
-            row[0]: AlertState(row[0], bool(row[1]), row[2], row[3], row[4], row[5]) for row in rows
+            row[0]: NotifiedAlert(row[0], bool(row[1]), row[2], row[3], row[4], row[5])
+            for row in rows
         }
 
-    def save(self, environment: str, states: Iterable[AlertState], now: float) -> None:
+    def save(self, environment: str, states: Iterable[NotifiedAlert], now: float) -> None:
         """Write the states in one transaction."""
         try:
             with self.ledger.transaction() as conn:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from slo import capacity, synth
+from slo import loadbudget as capacity
 from slo import spec as specs
+from slo import synth
 from slo.model import SliKind, Slo
 
 SLO = Slo("availability", SliKind.AVAILABILITY, 0.999, 30 * 86400)

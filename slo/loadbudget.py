@@ -1,9 +1,11 @@
-"""Capacity from a stepped load run: SLI and burn rate per step, and where they break. Pure.
+"""The error budget's view of a stepped load run: SLI and burn rate per step. Pure.
 
-Load traffic never spends a production budget; here it answers "how much load can we
-take?": the highest load whose burn rate stays <= 1 (the budget would last the period),
-and where the burn rate first crosses the page factors (for a 30-day SLO 6 and 14.4;
-derived from the period like every other factor, so 5.6 and 13.44 for 28 days).
+Load traffic never spends a production budget; here it says where the burn rate first
+crosses the page factors (for a 30-day SLO 6 and 14.4; derived from the period like
+every other factor, so 5.6 and 13.44 for 28 days), and, from the ledger alone, the
+highest load whose burn rate stays <= 1. That is not a capacity (429s burn no
+availability budget): the capacity verdict is :mod:`loadtests.capacity`, which
+`slo capacity FILE` prints first.
 """
 
 from __future__ import annotations

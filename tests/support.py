@@ -373,3 +373,10 @@ def chromium(browser: str, profile: Path, *args: str, size: str = "1400,1000") -
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-2000:]
     return completed.stdout
+
+
+# A pure module takes its clock as an argument (`now`) or an injected callable.
+CLOCK_AND_FILE_CALLS = frozenset(
+    {"open", "read_text", "write_text", "time", "now", "utcnow", "monotonic", "perf_counter",
+     "sleep"}
+)  # fmt: skip

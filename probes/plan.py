@@ -144,10 +144,14 @@ class Progress:
 
     plan: RequestPlan
     done: dict[str, int] = field(default_factory=dict)
+    sent: dict[str, int] = field(default_factory=dict)
 
-    def finished(self, family: str) -> str | None:
-        """Count one probe of `family` as finished; the line to print when it was the last."""
+    def finished(self, family: str, requests: int | None = None) -> str | None:
+        """Count one probe of `family` as finished, with the requests it sent (None: not
+        known); the line to print when it was the family's last."""
         self.done[family] = self.done.get(family, 0) + 1
+        if requests is not None:
+            self.sent[family] = self.sent.get(family, 0) + requests
         if self.done[family] != self.plan.probes.get(family):
             return None
         complete = [f for f, n in self.plan.probes.items() if self.done.get(f, 0) >= n]
@@ -158,6 +162,10 @@ class Progress:
         )
         cost = self.plan.families.get(family)
         sent = f", {cost.describe()} requests planned" if cost is not None else ""
+        if family in self.sent:
+            sent = f", {self.sent[family]:,} requests sent" + (
+                f" of {cost.describe()} planned" if cost is not None else ""
+            )
         count = self.plan.probes[family]
         text = (
             f"{family} done ({count} probe{'' if count == 1 else 's'}{sent}); "

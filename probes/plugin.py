@@ -618,8 +618,10 @@ pytest_runtest_teardown = pytest.hookimpl(wrapper=True)(_redacting)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
     run = item.config.stash.get(RUN, None)
+    if run is not None:  # so far (setup, call, teardown); the report copies the properties
+        item.user_properties.append(("requests", run.sent.get(item.nodeid, 0)))
+    report = yield
     if run is not None and call.excinfo is not None and call.excinfo.errisinstance(Inconclusive):
         # A JUnit property too, so GitLab's test report tells "could not decide" from "n/a".
         item.user_properties.append(("verdict", "inconclusive"))

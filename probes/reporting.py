@@ -73,15 +73,16 @@ class Recorder:
             record["verdict"] = "inconclusive"
         self.run.outcomes.append(record)
         self.run.writer.write("outcome", record)
-        self._progress(record["family"])
+        requests = props.get("requests")
+        self._progress(record["family"], requests if isinstance(requests, int) else None)
 
-    def _progress(self, family: str) -> None:
+    def _progress(self, family: str, requests: int | None) -> None:
         """A line when a family's last probe has reported (the plan says how many)."""
         if self.run.plan is None:
             return
         if self.progress is None:
             self.progress = Progress(self.run.plan)
-        line = self.progress.finished(family)
+        line = self.progress.finished(family, requests)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if line is not None and reporter is not None:
             # pytest's progress dots do not end their line; start a fresh one for ours.

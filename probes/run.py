@@ -48,6 +48,8 @@ class Run:
     writer: ResultsWriter = field(init=False)
     pacer: Pacer = field(init=False)
     current_probe: tuple[str, str] = ("", "")
+    # Requests each probe sent (its samples), reported with its outcome for the progress line.
+    sent: dict[str, int] = field(default_factory=dict)
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     # One circuit breaker per service (base URL), shared by every client of it in
@@ -120,6 +122,7 @@ class Run:
 
     def record_sample(self, exchange: Exchange, expected: bool | None) -> None:
         probe, family = self.current_probe
+        self.sent[probe] = self.sent.get(probe, 0) + 1
         self.writer.write(
             "sample",
             {

@@ -51,6 +51,6 @@ def test_progress_says_when_each_family_is_done_and_what_is_left() -> None:
         "auth done (2 probes, 40 requests planned); 1 of 2 families, "
         "100-400 requests left, about 5-20 s"
     )
-    assert progress.finished("latency") == (
-        "latency done (1 probe, 100-400 requests planned); 2 of 2 families"
+    assert progress.finished("latency", 137) == (
+        "latency done (1 probe, 137 requests sent of 100-400 planned); 2 of 2 families"
     )

@@ -620,6 +620,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     run = item.config.stash.get(RUN, None)
     if run is not None:  # so far (setup, call, teardown); the report copies the properties
+        item.user_properties[:] = [p for p in item.user_properties if p[0] != "requests"]
         item.user_properties.append(("requests", run.sent.get(item.nodeid, 0)))
     report = yield
     if run is not None and call.excinfo is not None and call.excinfo.errisinstance(Inconclusive):

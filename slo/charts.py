@@ -95,7 +95,6 @@ class _Canvas:
                 left -= part
                 if left <= 1e-9:
                     drawing, left = not drawing, dash
-        return
 
     def legend(self, items: Sequence[tuple[str, str]]) -> None:
         """Items in columns under the x axis: outside the plot, so no line is hidden."""
@@ -179,14 +178,14 @@ def _burndown(
     title: str, statuses: Sequence[SloStatus], labels: Sequence[str], now: float
 ) -> bytes:
     """Budget left over time, one line per status, each with its ideal-burn line dashed."""
-    canvas = _Canvas(title, legend=len(statuses) + 1)
     shown = [(s, label) for s, label in zip(statuses, labels, strict=True) if s.burndown]
+    canvas = _Canvas(title, legend=len(shown) + 1 if shown else 0)
     values = [v * 100 for s, _ in shown for _, v in s.burndown]
     low, high = min([0.0, *values]), max([100.0, *values])
     pad = (high - low) * 0.05
     py = _y_linear(canvas, low - pad, high + pad)
     axis = _TimeAxis(canvas, _first(statuses, now), now)
-    _grid(canvas, _ticks(low - pad, high + pad), py, lambda v: f"{v:g}%", [], None)
+    _grid(canvas, _ticks(low - pad, high + pad), py, lambda v: f"{v:g}%")
     axis.draw()
     canvas.hline(py(0), RED, dashed=True)
     legend = []
@@ -238,7 +237,7 @@ def sli_png(status: SloStatus, now: float) -> bytes:
     first = points[0][0] - status.series_step if points else now - 86400
     axis = _TimeAxis(canvas, first, now)
     ticks = [t for t in _ticks(low, 100) if t <= 100]
-    _grid(canvas, ticks, py, lambda v: f"{v:.4g}%", [], None)
+    _grid(canvas, ticks, py, lambda v: f"{v:.4g}%")
     for value in ticks:  # the right axis: the same lines read as error rate
         canvas.text(canvas.x1 + 6 * SCALE, py(value), f"{100 - value:.4g}%", "lm")
     axis.draw()
@@ -270,7 +269,7 @@ def burn_over_time_png(status: SloStatus, now: float) -> bytes:
     py, ticks = _y_burn(canvas, highest)
     starts = [p[0][0] for *_, p in lines if p]
     axis = _TimeAxis(canvas, min(starts, default=now - 86400), now)
-    _grid(canvas, ticks, py, lambda v: f"{v:g}x", [], None)
+    _grid(canvas, ticks, py, lambda v: f"{v:g}x")
     axis.draw()
     for i, (_, threshold, points) in enumerate(lines):
         canvas.hline(py(threshold), colour(i), dashed=True)
@@ -298,7 +297,7 @@ def burn_rates_png(report: Report) -> bytes:
     highest = max([1.0, *(r or 0.0 for row in rates for r in row), *(t for _, t in thresholds)])
     py, ticks = _y_burn(canvas, highest)
     slot = (canvas.x1 - canvas.x0) / len(labels)
-    _grid(canvas, ticks, py, lambda v: f"{v:g}x", [], None)
+    _grid(canvas, ticks, py, lambda v: f"{v:g}x")
     width = slot * 0.8 / max(1, len(overall))
     for i, row in enumerate(rates):
         for j, value in enumerate(row):
@@ -328,19 +327,12 @@ def _grid(
     yticks: Sequence[float],
     py: Callable[[float], float],
     ylabel: Callable[[float], str],
-    xticks: Sequence[float],
-    px: Callable[[float], float] | None,
 ) -> None:
+    """Horizontal grid lines with their labels (time axes draw their own verticals)."""
     for value in yticks:
         y = py(value)
         canvas.draw.line((canvas.x0, y, canvas.x1, y), fill=GRID, width=SCALE)
         canvas.text(canvas.x0 - 6 * SCALE, y, ylabel(value), "rm")
-    if px is None:
-        return
-    for value in xticks:
-        x = px(value)
-        canvas.draw.line((x, canvas.y0, x, canvas.y1), fill=GRID, width=SCALE)
-        canvas.text(x, canvas.y1 + 6 * SCALE, f"{value:g}", "mt")
 
 
 def charts(report: Report) -> dict[str, bytes]:

@@ -361,15 +361,14 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
         with Ledger.open(args.ledger, create=False) as ledger:
             runs = ledger.load_runs(args.environment)
-            if not runs and args.environment:
-                held = sorted({env for _, env, _ in ledger.load_runs()})
+            held = [] if runs or not args.environment else ledger.load_runs()
+            if held:
+                envs = sorted({env for _, env, _ in held})
                 raise SloError(
                     str(args.ledger),
                     "--environment",
-                    f"expected one of {', '.join(held)} (the environments with load runs), "
-                    f"got {args.environment!r}"
-                    if held
-                    else "expected an ingested load run, found none",
+                    f"expected one of {', '.join(envs)} (the environments with load runs), "
+                    f"got {args.environment!r}",
                 )
             if not runs:
                 raise SloError(

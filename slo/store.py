@@ -650,15 +650,31 @@ class Ledger:
         which is what Timeslices budgeting needs.
         """
         out: dict[str, list[tuple[int, float, float]]] = {}
-        rows = self._query(
-            f"SELECT method, endpoint, bucket / ? * ? AS start, sum(good), sum(total) "
-            f"FROM events WHERE slo = ? AND environment = ? AND source IN ({_marks(sources)}) "
-            "AND bucket >= ? AND bucket < ? GROUP BY method, endpoint, start",
-            (step, step, slo, environment, *sources, math.floor(since), math.floor(until)),
+        rows = self._grouped(
+            "events", slo, environment, sources, math.floor(since), math.floor(until), step
         )
         for method, endpoint, start, good, total in rows:
             out.setdefault(f"{method} {endpoint}", []).append((start, good, total))
         return out
+
+    def _grouped(
+        self,
+        table: str,
+        slo: str,
+        environment: str,
+        sources: Sequence[str],
+        lo: int,
+        hi: int,
+        step: int,
+    ) -> list[tuple]:
+        """``(method, endpoint, start, good, total)`` per epoch-aligned ``step`` in
+        ``[lo, hi)`` of ``table`` (``events`` per second, ``events_hourly`` per hour)."""
+        return self._query(
+            f"SELECT method, endpoint, bucket / ? * ? AS start, sum(good), sum(total) "
+            f"FROM {table} WHERE slo = ? AND environment = ? AND source IN ({_marks(sources)}) "
+            "AND bucket >= ? AND bucket < ? GROUP BY method, endpoint, start",
+            (step, step, slo, environment, *sources, lo, hi),
+        )
 
     def _sum_ranges(
         self, table: str, slo: str, environment: str, sources: Sequence[str], ranges
@@ -688,15 +704,7 @@ class Ledger:
         instead of ~80k. The result equals :func:`slo.budget.window_counts` over
         :meth:`slo_rows` (the tests hold them equal).
         """
-        current = end // HOUR * HOUR  # start of the (partial) hour that holds ``end``
-        plans: list[tuple[int, list[tuple[int, int]], tuple[int, int] | None]] = []
-        for w in sorted(windows):
-            start = end - w
-            first_full = -(-start // HOUR) * HOUR
-            if first_full > current:  # the window lies within the current hour
-                plans.append((w, [(start, end)], None))
-            else:
-                plans.append((w, [(start, first_full), (current, end)], (first_full, current)))
+        plans = [(w, *_split_hours(end - w, end)) for w in sorted(windows)]
         minutes = self._sum_ranges(
             "events", slo, environment, sources, {r for _, rs, _ in plans for r in rs}
         )
@@ -751,26 +759,16 @@ class Ledger:
         if step % HOUR:
             parts = [("events", since, until)]
         else:
-            first_full = -(-since // HOUR) * HOUR
-            current = until // HOUR * HOUR
-            if first_full > current:
-                parts = [("events", since, until)]
-            else:
-                parts = [
-                    ("events", since, first_full),
-                    ("events_hourly", first_full, current),
-                    ("events", current, until),
-                ]
+            edges, middle = _split_hours(since, until)
+            parts = [("events", lo, hi) for lo, hi in edges]
+            if middle is not None:
+                parts.append(("events_hourly", *middle))
         merged: dict[str, dict[int, list[float]]] = {}
         for table, lo, hi in parts:
             if hi <= lo:
                 continue
-            for method, endpoint, start, good, total in self._query(
-                f"SELECT method, endpoint, bucket / ? * ? AS start, sum(good), sum(total) "
-                f"FROM {table} WHERE slo = ? AND environment = ? "
-                f"AND source IN ({_marks(sources)}) AND bucket >= ? AND bucket < ? "
-                "GROUP BY method, endpoint, start",
-                (step, step, slo, environment, *sources, lo, hi),
+            for method, endpoint, start, good, total in self._grouped(
+                table, slo, environment, sources, lo, hi, step
             ):
                 acc = merged.setdefault(f"{method} {endpoint}", {}).setdefault(start, [0.0, 0.0])
                 acc[0] += good or 0.0
@@ -911,6 +909,16 @@ class Ledger:
         ):
             out.setdefault(slo, []).append((index, users, rate, good, total))
         return out
+
+
+def _split_hours(lo: int, hi: int) -> tuple[list[tuple[int, int]], tuple[int, int] | None]:
+    """``[lo, hi)`` as its partial edge hours (read per second) and the whole hours
+    between them (read from the hourly table), or one range when it lies within an hour."""
+    first_full = -(-lo // HOUR) * HOUR
+    current = hi // HOUR * HOUR  # start of the (partial) hour that holds ``hi``
+    if first_full > current:
+        return [(lo, hi)], None
+    return [(lo, first_full), (current, hi)], (first_full, current)
 
 
 def _marks(items: Sequence[object]) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from slo import budget
+
 Row = tuple[int, float, float]
 Point = tuple[float, float]
 
@@ -29,12 +31,7 @@ def choose_step(span_seconds: float, max_points: int = MAX_POINTS) -> int:
 
 def regroup(rows: Iterable[Row], step: int) -> list[Row]:
     """Sum rows into epoch-aligned steps of ``step`` seconds (finer rows into coarser)."""
-    merged: dict[int, list[float]] = {}
-    for start, good, total in rows:
-        acc = merged.setdefault(int(start) // step * step, [0.0, 0.0])
-        acc[0] += good
-        acc[1] += total
-    return [(s, g, t) for s, (g, t) in sorted(merged.items())]
+    return budget.merge_rows([[(int(s) // step * step, g, t) for s, g, t in rows]])
 
 
 def with_data(rows: Iterable[Row]) -> list[Row]:

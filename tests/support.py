@@ -380,3 +380,18 @@ CLOCK_AND_FILE_CALLS = frozenset(
     {"open", "read_text", "write_text", "time", "now", "utcnow", "monotonic", "perf_counter",
      "sleep"}
 )  # fmt: skip
+
+
+def clock_and_file_calls(path: Path) -> list[str]:
+    """``line: name()`` of every call in the module at ``path`` that opens a file or reads
+    the clock (by called name, whatever object it is called on)."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called in CLOCK_AND_FILE_CALLS:
+                found.append(f"{node.lineno}: {called}()")
+    return found

@@ -66,6 +66,7 @@ os.environ["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), os.envir
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print the self-test tables this session wrote (from any xdist worker)."""
     _print_fault_matrix(terminalreporter)
+    _print_group_times(terminalreporter)
     for title, table in write_tables(SELF_TEST_REPORTS, _SESSION_STARTED):
         terminalreporter.write_sep("=", title)
         for line in table.splitlines():
@@ -86,3 +87,32 @@ def _print_fault_matrix(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_sep("=", "fault matrix (fault -> failing probes)")
     for line in table.splitlines():
         terminalreporter.write_line(line)
+
+
+def _print_group_times(terminalreporter: pytest.TerminalReporter) -> None:
+    """Seconds spent per test group (a directory under tests/, or a top-level file).
+
+    Summed over setup, call and teardown of every test on every xdist worker, so
+    it says where the CI minutes go; with two workers the wall time is about half.
+    """
+    seconds: dict[str, float] = {}
+    tests: dict[str, set[str]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            nodeid, duration = getattr(report, "nodeid", ""), getattr(report, "duration", None)
+            if not nodeid or duration is None:
+                continue
+            parts = nodeid.split("::", 1)[0].split("/")
+            group = "/".join(parts[:2]) if len(parts) > 1 else parts[0]
+            seconds[group] = seconds.get(group, 0.0) + duration
+            tests.setdefault(group, set()).add(nodeid)
+    if not seconds:
+        return
+    terminalreporter.write_sep("=", "time per test group (seconds summed over workers)")
+    total = sum(seconds.values())
+    for group, spent in sorted(seconds.items(), key=lambda item: -item[1]):
+        share = 100 * spent / total if total else 0.0
+        terminalreporter.write_line(
+            f"{spent:8.1f} s {share:5.1f} %  {len(tests[group]):5d} tests  {group}"
+        )
+    terminalreporter.write_line(f"{total:8.1f} s total")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from hdrh.histogram import HdrHistogram
 
@@ -198,7 +198,7 @@ class OpenCounts:
         self.dropped += other.dropped
         self.unsent += other.unsent
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> OpenCountsDict:
         return {
             "intended": self.intended,
             "sent": self.sent,
@@ -206,6 +206,38 @@ class OpenCounts:
             "dropped": self.dropped,
             "unsent": self.unsent,
         }
+
+
+class OpenCountsDict(TypedDict):
+    intended: int
+    sent: int
+    late: int
+    dropped: int
+    unsent: int
+
+
+class TallyRow(TypedDict):
+    """One bucket of one endpoint, as a worker ships it (cf. Locust's ``StatsEntryDict``)."""
+
+    method: str
+    endpoint: str
+    index: int
+    total: int
+    answered: int
+    server_errors: int
+    rate_limited: int
+    failed: int
+    within_sla: int
+    hdr: bytes | None  # ``HdrHistogram.encode()``; None when no latency was recorded
+    hdr_uncorrected: bytes | None
+
+
+class DrainPayload(TypedDict):
+    """What a worker adds to each Locust stats report under ``data["spacetime"]``."""
+
+    bucket_s: float
+    rows: list[TallyRow]
+    open: OpenCountsDict
 
 
 BucketKey = tuple[str, str, int]  # method, endpoint, bucket index (see `LatencyBook.index_of`)
@@ -371,9 +403,9 @@ class LatencyBook:
 
     # -- worker -> master -----------------------------------------------------
 
-    def drain(self) -> dict[str, Any]:
+    def drain(self) -> DrainPayload:
         """Everything recorded since the last drain, as a msgpack-able payload; resets."""
-        rows = []
+        rows: list[TallyRow] = []
         for (method, endpoint, index), tally in self._open.items():
             tally.settle()
             hdr = tally.hdr.encode() if tally.hdr is not None else None
@@ -381,51 +413,51 @@ class LatencyBook:
             release(tally.hdr)
             release(tally.hdr_uncorrected)
             rows.append(
-                [
-                    method,
-                    endpoint,
-                    index,
-                    tally.total,
-                    tally.answered,
-                    tally.server_errors,
-                    tally.rate_limited,
-                    tally.failed,
-                    tally.within_sla,
-                    hdr,
-                    unc,
-                ]
+                TallyRow(
+                    method=method,
+                    endpoint=endpoint,
+                    index=index,
+                    total=tally.total,
+                    answered=tally.answered,
+                    server_errors=tally.server_errors,
+                    rate_limited=tally.rate_limited,
+                    failed=tally.failed,
+                    within_sla=tally.within_sla,
+                    hdr=hdr,
+                    hdr_uncorrected=unc,
+                )
             )
         self._open = {}
         counts, self.open_counts = self.open_counts, OpenCounts()
-        return {"bucket_s": self.bucket_s, "rows": rows, "open": counts.as_dict()}
+        return DrainPayload(bucket_s=self.bucket_s, rows=rows, open=counts.as_dict())
 
-    def merge(self, payload: dict[str, Any]) -> None:
+    def merge(self, payload: DrainPayload) -> None:
         """Add a worker's drained payload into this (master's) book."""
         if payload.get("bucket_s") != self.bucket_s:
             raise ValueError(
                 f"worker bucket {payload.get('bucket_s')} s differs from master {self.bucket_s} s"
             )
         for row in payload["rows"]:
-            method, endpoint, index = row[0], row[1], int(row[2])
+            index = int(row["index"])
             if index <= self._closed_through:
                 index = self._closed_through + 1
-                self.late_folded += row[3]
-            key = (method, endpoint, index)
+                self.late_folded += row["total"]
+            key = (row["method"], row["endpoint"], index)
             tally = self._open.get(key)
             if tally is None:
                 tally = self._open[key] = Tally()
-            tally.total += row[3]
-            tally.answered += row[4]
-            tally.server_errors += row[5]
-            tally.rate_limited += row[6]
-            tally.failed += row[7]
-            tally.within_sla += row[8]
-            if row[9] is not None:
+            tally.total += row["total"]
+            tally.answered += row["answered"]
+            tally.server_errors += row["server_errors"]
+            tally.rate_limited += row["rate_limited"]
+            tally.failed += row["failed"]
+            tally.within_sla += row["within_sla"]
+            if row["hdr"] is not None:
                 tally.hdr = tally.hdr or new_histogram()
-                add_encoded(tally.hdr, row[9])
-            if row[10] is not None:
+                add_encoded(tally.hdr, row["hdr"])
+            if row["hdr_uncorrected"] is not None:
                 tally.hdr_uncorrected = tally.hdr_uncorrected or new_histogram()
-                add_encoded(tally.hdr_uncorrected, row[10])
+                add_encoded(tally.hdr_uncorrected, row["hdr_uncorrected"])
         self.open_counts.add(OpenCounts(**payload["open"]))
 
     # -- closing buckets (master or local) --------------------------------------

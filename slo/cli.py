@@ -8,7 +8,6 @@ input ends as ONE line on stderr, ``slo: error: <file>: <field>: <expected>``, e
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from slo import loadbudget as cap
-from slo import render
+from slo import notify, render, runmetrics
 from slo import spec as specs
 from slo.errors import SloError
 from slo.evaluate import build_report
@@ -90,8 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="slo",
         description="Error-budget reports and the pre-deploy gate from probe and load results.",
-        epilog="Also: `slo notify ...` (webhook alerts, see python -m slo.notify -h) and "
-        "`slo metrics gitlab|textfile ...` (see python -m slo.runmetrics -h).",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -161,6 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gateway", required=True, help="Pushgateway base URL")
     p.add_argument("--job", default="spacetime_slo")
     p.add_argument("--now", type=parse_now, help=argparse.SUPPRESS)
+
+    p = sub.add_parser(
+        "notify",
+        help="webhook or Alertmanager alerts (health monitor types) from the last probe run",
+        description="Webhook or Alertmanager alerts (health monitor types) from the last "
+        "probe run in a results file. Exit 0, 3 when a notice was not delivered, 2 on bad "
+        "input.",
+    )
+    notify.add_arguments(p)
+
+    p = sub.add_parser(
+        "metrics",
+        help="a probe run as metrics: GitLab metrics report, node_exporter textfile",
+        description="A probe run as metrics, for two readers that do not scrape.",
+    )
+    runmetrics.add_arguments(p)
     return parser
 
 
@@ -449,16 +462,12 @@ COMMANDS = {
 }
 
 
-# Subcommands with parsers of their own; `slo notify ...` is `python -m slo.notify ...`.
-DELEGATED = {"notify": "slo.notify", "metrics": "slo.runmetrics"}
+# Commands whose arguments (add_arguments) and code (run) live in their own module.
+COMMANDS |= {"notify": notify.run, "metrics": runmetrics.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in DELEGATED:
-        module = importlib.import_module(DELEGATED[argv[0]])
-        return int(module.main(argv[1:]))
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     try:
         return COMMANDS[args.command](args)
     except SloError as exc:

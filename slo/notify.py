@@ -1,6 +1,6 @@
 """Webhook alerts from a scheduled probe run, with the health monitor's alert types.
 
-``python -m slo.notify --results reports/results.jsonl [--slo-report FILE]`` reads the
+``slo notify --results reports/results.jsonl [--slo-report FILE]`` reads the
 last run in a results file (and, if given, the SLO report's JSON), decides which alert
 types fire, and posts one message per notice to a Slack, Discord or generic JSON webhook.
 Seed 000's health monitor is the model: the same five types, at most one alert per type
@@ -47,7 +47,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from slo.runs import latest_run_id, percentile, run_records
@@ -538,16 +538,8 @@ def describe_url(url: str) -> str:
 # ----------------------------------------------------------------------------- shell
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"slo: error: (command line): slo.notify: {message}\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="python -m slo.notify",
-        description="Webhook alerts (health monitor types) from a probe run's results.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``slo notify``: the arguments, added to ``slo``'s ``notify`` parser."""
     p.add_argument("--results", type=Path, default=Path("reports/results.jsonl"))
     p.add_argument(
         "--ledger",
@@ -581,7 +573,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=Thresholds.fps)
     p.add_argument("--now", type=float, help=argparse.SUPPRESS)
     p.add_argument("--timeout", type=float, default=10.0, help="per webhook request, seconds")
-    return p
 
 
 def _read_records(path: Path) -> list[dict[str, Any]]:
@@ -730,12 +721,12 @@ def notify_alertmanager(
     return failures + (1 if problem is not None else 0)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
+    """``slo notify``: 0, 3 when a notice was not delivered; :class:`slo.errors.SloError`
+    (bad input, exit 2) is left to ``slo``'s one error line."""
     from slo.errors import SloError
     from slo.notified import AlertStore
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
     url = args.webhook or os.environ.get("ALERT_WEBHOOK_URL") or None
     alertmanager = args.alertmanager or os.environ.get("ALERTMANAGER_URL") or None
     if alertmanager is not None:
@@ -743,7 +734,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if not valid_url(alertmanager):
             where = "--alertmanager" if args.alertmanager else "$ALERTMANAGER_URL"
-            parser.error(f"{where}: expected an http(s) URL with a host (value not shown)")
+            raise SloError(
+                "(command line)",
+                "slo notify",
+                f"{where}: expected an http(s) URL with a host (value not shown)",
+            )
     thresholds = Thresholds(
         slow_ms=args.slow_ms,
         slow_percentile=args.slow_percentile,
@@ -758,71 +753,74 @@ def main(argv: Sequence[str] | None = None) -> int:
         project=os.environ.get("CI_PROJECT_PATH"),
     )
     failures = 0
-    try:
-        run = last_run(_read_records(args.results))
-        if run is None:
-            raise SloError(str(args.results), "run_id", "expected records of a probe run")
-        report = _read_report(args.slo_report)
-        if report is not None and report.get("environment") not in (None, run.environment):
-            report = None  # another environment's report says nothing about this run
-        verdicts = evaluate_rules(run, thresholds, report)
-        firing = [name for name, alert in verdicts.items() if alert is not None]
-        print(
-            f"slo: notify: {run.environment}: firing: {', '.join(firing) or 'none'}; "
-            f"unknown: {', '.join(t for t in ALERT_TYPES if t not in verdicts) or 'none'}"
-        )
-        fmt = args.format if args.format != "auto" else guess_format(url or "")
-        delivery = Delivery(url, fmt, args.timeout) if url else None
-        if alertmanager is not None:
-            from slo.alertmanager import TTL_RUNS
+    run = last_run(_read_records(args.results))
+    if run is None:
+        raise SloError(str(args.results), "run_id", "expected records of a probe run")
+    report = _read_report(args.slo_report)
+    if report is not None and report.get("environment") not in (None, run.environment):
+        report = None  # another environment's report says nothing about this run
+    verdicts = evaluate_rules(run, thresholds, report)
+    firing = [name for name, alert in verdicts.items() if alert is not None]
+    print(
+        f"slo: notify: {run.environment}: firing: {', '.join(firing) or 'none'}; "
+        f"unknown: {', '.join(t for t in ALERT_TYPES if t not in verdicts) or 'none'}"
+    )
+    fmt = args.format if args.format != "auto" else guess_format(url or "")
+    delivery = Delivery(url, fmt, args.timeout) if url else None
+    if alertmanager is not None:
+        from slo.alertmanager import TTL_RUNS
 
-            failures += notify_alertmanager(
-                alertmanager, verdicts, run, context, report, now,
-                TTL_RUNS * thresholds.interval_s, args.timeout,
-            )  # fmt: skip
-            if delivery is None:  # the webhooks' own dedup and state are not needed
-                return 3 if failures else 0
-        with contextlib.ExitStack() as stack:
-            # Print-only (no webhook) leaves the ledger as it is, and never creates one.
-            store = None
-            if delivery is not None or args.ledger.exists():
-                store = stack.enter_context(AlertStore.open(args.ledger))
-            states = store.load(run.environment) if store is not None else {}
-            decisions = decide_notifications(verdicts, states, now, thresholds.interval_s)
-            kept: list[NotifiedAlert] = []
-            for decision in decisions:
-                if decision.action == "none":
-                    kept.append(decision.if_sent)
-                    continue
-                state = "resolved" if decision.action == "resolved" else "firing"
-                label = f"slo: notify: {decision.alert_type} {state}"
-                if decision.alert is not None:
-                    label += f" ({decision.alert.severity}): {decision.alert.summary}"
-                if decision.action == "suppressed":
-                    print(f"{label} [suppressed: {decision.reason}]")
-                    kept.append(decision.if_sent)
-                    continue
-                if delivery is None:
-                    print(f"{label} [not sent: no webhook configured]")
-                    continue
-                problem = delivery.send(payload(fmt, decision, run, context, now))
-                if problem is None:
-                    print(f"{label} [sent: {fmt} webhook {describe_url(delivery.url)}]")
-                    kept.append(decision.if_sent)
-                else:
-                    failures += 1
-                    print(
-                        f"{label} [NOT delivered: {fmt} webhook {describe_url(delivery.url)}: "
-                        f"{problem}]",
-                        file=sys.stderr,
-                    )
-                    kept.append(decision.if_not_sent)
-            if delivery is not None and store is not None:
-                store.save(run.environment, kept, now)
-    except SloError as exc:
-        print(f"slo: error: {exc}", file=sys.stderr)
-        return 2
+        failures += notify_alertmanager(
+            alertmanager, verdicts, run, context, report, now,
+            TTL_RUNS * thresholds.interval_s, args.timeout,
+        )  # fmt: skip
+        if delivery is None:  # the webhooks' own dedup and state are not needed
+            return 3 if failures else 0
+    with contextlib.ExitStack() as stack:
+        # Print-only (no webhook) leaves the ledger as it is, and never creates one.
+        store = None
+        if delivery is not None or args.ledger.exists():
+            store = stack.enter_context(AlertStore.open(args.ledger))
+        states = store.load(run.environment) if store is not None else {}
+        decisions = decide_notifications(verdicts, states, now, thresholds.interval_s)
+        kept: list[NotifiedAlert] = []
+        for decision in decisions:
+            if decision.action == "none":
+                kept.append(decision.if_sent)
+                continue
+            state = "resolved" if decision.action == "resolved" else "firing"
+            label = f"slo: notify: {decision.alert_type} {state}"
+            if decision.alert is not None:
+                label += f" ({decision.alert.severity}): {decision.alert.summary}"
+            if decision.action == "suppressed":
+                print(f"{label} [suppressed: {decision.reason}]")
+                kept.append(decision.if_sent)
+                continue
+            if delivery is None:
+                print(f"{label} [not sent: no webhook configured]")
+                continue
+            problem = delivery.send(payload(fmt, decision, run, context, now))
+            if problem is None:
+                print(f"{label} [sent: {fmt} webhook {describe_url(delivery.url)}]")
+                kept.append(decision.if_sent)
+            else:
+                failures += 1
+                print(
+                    f"{label} [NOT delivered: {fmt} webhook {describe_url(delivery.url)}: "
+                    f"{problem}]",
+                    file=sys.stderr,
+                )
+                kept.append(decision.if_not_sent)
+        if delivery is not None and store is not None:
+            store.save(run.environment, kept, now)
     return 3 if failures else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m slo.notify ...``: an alias of ``slo notify ...``."""
+    from slo.cli import main as slo_main
+
+    return slo_main(["notify", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

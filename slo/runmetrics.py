@@ -1,17 +1,17 @@
 """A probe run as metrics, for two readers that do not scrape.
 
-* ``gitlab RESULTS --out metrics.txt``: GitLab's metrics report
+* ``slo metrics gitlab RESULTS --out metrics.txt``: GitLab's metrics report
   (``artifacts:reports:metrics``), from the last probe run in a results file: outcomes
   per family, requests answered/unanswered/5xx, the run's availability ratio and the
   p50/p95 latency per endpoint. GitLab compares the values as strings between a merge
   request and its target branch, so they are rounded to stay comparable.
-* ``textfile --out DIR/spacetime_probes.prom``: node_exporter's textfile collector, from
+* ``slo metrics textfile --out DIR/spacetime_probes.prom``: node_exporter's textfile collector, from
   the ledger: exactly what ``slo push`` sends to a Pushgateway (``probe_success``,
   ``probe_duration_seconds``, ``slo_events_total``...; :func:`slo.exposition.expose`),
   written atomically (temporary file and rename, as the collector's documentation
   asks) so a scrape never reads half a file.
 
-The builders are pure; :func:`main` is the shell.
+The builders are pure; :func:`run` (``slo metrics``) is the shell.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -137,23 +137,25 @@ def textfile(ledger_path: Path, environment: str | None, spec_path: Path | None)
 # ----------------------------------------------------------------------------- shell
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"slo: error: (command line): slo.runmetrics: {message}\n")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``slo metrics gitlab|textfile``: the arguments, added to ``slo``'s ``metrics`` parser."""
     import os
 
-    from slo.errors import SloError
-    from slo.files import write_atomic
-
-    parser = _Parser(prog="python -m slo.runmetrics", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    p = sub.add_parser("gitlab", help="GitLab metrics report from a results file")
+    sub = parser.add_subparsers(dest="metrics_command", required=True, metavar="{gitlab,textfile}")
+    p = sub.add_parser(
+        "gitlab",
+        help="GitLab metrics report from a results file",
+        description="GitLab's metrics report (artifacts:reports:metrics) from the last probe "
+        "run in a results file.",
+    )
     p.add_argument("results", type=Path)
     p.add_argument("--out", type=Path, default=Path("reports/metrics.txt"))
-    p = sub.add_parser("textfile", help="node_exporter textfile from the SLO ledger")
+    p = sub.add_parser(
+        "textfile",
+        help="node_exporter textfile from the SLO ledger",
+        description="node_exporter's textfile collector from the SLO ledger: what `slo push` "
+        "sends, written atomically.",
+    )
     p.add_argument(
         "--ledger",
         type=Path,
@@ -162,31 +164,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--environment")
     p.add_argument("--spec", type=Path)
     p.add_argument("--out", type=Path, required=True, help="e.g. DIR/spacetime_probes.prom")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "gitlab":
+
+
+def run(args: argparse.Namespace) -> int:
+    """``slo metrics``: raises :class:`slo.errors.SloError`, which ``slo`` reports."""
+    from slo.errors import SloError
+    from slo.files import write_atomic
+
+    if args.metrics_command == "gitlab":
+        try:
+            text = args.results.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise SloError(
+                str(args.results), "(file)", f"expected a readable results file ({exc})"
+            ) from None
+        records = []
+        for line in text.splitlines():
             try:
-                text = args.results.read_text(encoding="utf-8", errors="replace")
-            except OSError as exc:
-                raise SloError(
-                    str(args.results), "(file)", f"expected a readable results file ({exc})"
-                ) from None
-            records = []
-            for line in text.splitlines():
-                try:
-                    value = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(value, dict):
-                    records.append(value)
-            write_atomic(args.out, gitlab_metrics(records))
-        else:
-            write_atomic(args.out, textfile(args.ledger, args.environment, args.spec))
-    except SloError as exc:
-        print(f"slo: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"slo: runmetrics: wrote {args.out}", file=sys.stderr)
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                records.append(value)
+        write_atomic(args.out, gitlab_metrics(records))
+    else:
+        write_atomic(args.out, textfile(args.ledger, args.environment, args.spec))
+    print(f"slo: metrics: wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m slo.runmetrics ...``: an alias of ``slo metrics ...``."""
+    from slo.cli import main as slo_main
+
+    return slo_main(["metrics", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

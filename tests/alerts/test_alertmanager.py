@@ -34,7 +34,7 @@ def notify(*args: object, env: dict[str, str] | None = None) -> subprocess.Compl
     }
     environment.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "slo.notify", *map(str, args)],
+        [sys.executable, "-m", "slo", "notify", *map(str, args)],
         cwd=ROOT, capture_output=True, text=True, timeout=60, env=environment,
     )  # fmt: skip
 
@@ -134,7 +134,7 @@ def test_bad_or_unreachable_alertmanager_is_one_line(write_run) -> None:
     bad = notify("--results", results, "--alertmanager", "am.internal:9093/secretpart")
     assert bad.returncode == 2
     assert bad.stderr == (
-        "slo: error: (command line): slo.notify: --alertmanager: expected an http(s) URL "
+        "slo: error: (command line): slo notify: --alertmanager: expected an http(s) URL "
         "with a host (value not shown)\n"
     )
     port = free_port()  # nothing listens there

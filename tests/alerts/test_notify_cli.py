@@ -25,7 +25,7 @@ def notify(*args: object, env: dict[str, str] | None = None) -> subprocess.Compl
     }
     environment.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "slo.notify", *map(str, args)],
+        [sys.executable, "-m", "slo", "notify", *map(str, args)],
         cwd=ROOT, capture_output=True, text=True, timeout=60, env=environment,
     )  # fmt: skip
 

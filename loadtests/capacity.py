@@ -27,6 +27,8 @@ from typing import Any
 
 from loadtests.latency import merge_encoded, percentile_ms, release
 from loadtests.thresholds import percentile_label, percentile_rank
+from slo.errors import SloError
+from slo.files import read_json_lines
 from slo.runs import run_order
 
 AVAILABILITY_OBJECTIVE = 0.999  # the contract's default SLOs (docs/slo.md)
@@ -295,17 +297,6 @@ def _burn_rate(sli: float | None, objective: float) -> float | None:
     return None if sli is None else (1.0 - sli) / (1.0 - objective)
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every complete line; a truncated last line (killed run) is skipped."""
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
-
-
 def _ratio(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -341,9 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     args = parser.parse_args(argv)
     try:
-        records = read_records(args.results)
-    except OSError as exc:
-        print(f"loadtests.capacity: {args.results}: {exc.strerror or exc}", file=sys.stderr)
+        records = read_json_lines(args.results)
+    except SloError as exc:
+        print(f"loadtests.capacity: {exc}", file=sys.stderr)
         return 2
     run_id = args.run_id or latest_run(records)
     if run_id is None:

@@ -416,8 +416,9 @@ def _capacity_verdict(files: Sequence[Path], run_id: str) -> LoadCapacity:
     """The one capacity report (loadtests.capacity): per stage load, exact percentiles,
     error and 429 shares, SLI and burn rate, and the verdict with its criteria."""
     from loadtests import capacity as load_capacity
+    from slo.files import read_json_lines
 
-    records = [r for path in files for r in load_capacity.read_records(path)]
+    records = [r for path in files for r in read_json_lines(path)]
     try:
         return load_capacity.build(records, run_id=run_id)
     except (KeyError, TypeError, ValueError) as exc:
@@ -459,11 +460,10 @@ COMMANDS = {
     "rules": cmd_rules,
     "capacity": cmd_capacity,
     "push": cmd_push,
+    # These two keep their arguments (add_arguments) and code (run) in their own module.
+    "notify": notify.run,
+    "metrics": runmetrics.run,
 }
-
-
-# Commands whose arguments (add_arguments) and code (run) live in their own module.
-COMMANDS |= {"notify": notify.run, "metrics": runmetrics.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,13 +1,44 @@
-"""Atomic output files: a report is either the old one or the new one, never half of each."""
+"""Files in and out: the one reader of JSON-lines results as plain dicts, and atomic
+output files (a report is either the old one or the new one, never half of each)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from slo.errors import SloError
+
+
+def read_json_lines(path: Path) -> list[dict[str, Any]]:
+    """Every JSON object of a results file, for readers that want the raw records
+    (notices, GitLab metrics, the capacity table) rather than the ledger's typed ones.
+
+    A line that does not parse (a killed run's last line) or is not an object is
+    skipped: the SLO ingest (``slo.sources.read_results``) is where such lines are
+    counted. A missing, directory or unreadable file is one ``SloError`` line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise SloError(str(path), "(file)", "expected an existing results file") from None
+    except IsADirectoryError:
+        raise SloError(str(path), "(file)", "expected a results file, got a directory") from None
+    except OSError as exc:
+        raise SloError(str(path), "(file)", f"expected a readable file ({exc.strerror})") from None
+    records = []
+    for line in text.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            records.append(value)
+    return records
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:

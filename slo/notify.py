@@ -575,26 +575,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="per webhook request, seconds")
 
 
-def _read_records(path: Path) -> list[dict[str, Any]]:
-    from slo.errors import SloError
-
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise SloError(str(path), "(file)", "expected an existing results file") from None
-    except OSError as exc:
-        raise SloError(str(path), "(file)", f"expected a readable file ({exc.strerror})") from None
-    records = []
-    for line in text.splitlines():
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue  # a killed run's last line; the SLO ingest counts these
-        if isinstance(value, dict):
-            records.append(value)
-    return records
-
-
 def _read_report(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
@@ -725,6 +705,7 @@ def run(args: argparse.Namespace) -> int:
     """``slo notify``: 0, 3 when a notice was not delivered; :class:`slo.errors.SloError`
     (bad input, exit 2) is left to ``slo``'s one error line."""
     from slo.errors import SloError
+    from slo.files import read_json_lines
     from slo.notified import AlertStore
 
     url = args.webhook or os.environ.get("ALERT_WEBHOOK_URL") or None
@@ -753,7 +734,7 @@ def run(args: argparse.Namespace) -> int:
         project=os.environ.get("CI_PROJECT_PATH"),
     )
     failures = 0
-    run = last_run(_read_records(args.results))
+    run = last_run(read_json_lines(args.results))
     if run is None:
         raise SloError(str(args.results), "run_id", "expected records of a probe run")
     report = _read_report(args.slo_report)

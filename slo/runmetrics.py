@@ -17,7 +17,6 @@ The builders are pure; :func:`run` (``slo metrics``) is the shell.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -168,24 +167,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``slo metrics``: raises :class:`slo.errors.SloError`, which ``slo`` reports."""
-    from slo.errors import SloError
-    from slo.files import write_atomic
+    from slo.files import read_json_lines, write_atomic
 
     if args.metrics_command == "gitlab":
-        try:
-            text = args.results.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise SloError(
-                str(args.results), "(file)", f"expected a readable results file ({exc})"
-            ) from None
-        records = []
-        for line in text.splitlines():
-            try:
-                value = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                records.append(value)
+        records = read_json_lines(args.results)
         write_atomic(args.out, gitlab_metrics(records))
     else:
         write_atomic(args.out, textfile(args.ledger, args.environment, args.spec))

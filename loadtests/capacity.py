@@ -1,8 +1,9 @@
 """Capacity of a staged run: per stage the load, the latency, the shares and the burn rates.
 
-Pure: it reads the `aggregate` records a load run wrote (the same ones the SLO
-module ingests), merges their HdrHistograms per stage, and walks the stages by
-increasing load. A stage counts as capacity when all of these hold:
+`build` is pure: it takes the typed `aggregate` records a load run wrote, as the SLO
+module's one reader gives them (`slo.sources.read_results`), merges their
+HdrHistograms per stage, and walks the stages by increasing load. A stage
+counts as capacity when all of these hold:
 
 - p95 (the policy's percentile) <= the SLA, judged exactly from `within_sla`;
 - error share <= `--max-error-ratio` and 429 share <= `--max-429-ratio`;
@@ -28,7 +29,7 @@ from typing import Any
 from loadtests.latency import merge_encoded, percentile_ms, release
 from loadtests.thresholds import percentile_label, percentile_rank
 from slo.errors import SloError
-from slo.files import read_json_lines
+from slo.records import Aggregate, Record
 from slo.runs import run_order
 
 AVAILABILITY_OBJECTIVE = 0.999  # the contract's default SLOs (docs/slo.md)
@@ -185,16 +186,26 @@ def _burn(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
-def latest_run(records: Iterable[dict[str, Any]]) -> str | None:
+def latest_run(records: Iterable[Record]) -> str | None:
     """The latest load run with aggregate records (:func:`slo.runs.latest_run_id`'s rule)."""
     records = list(records)
     measured = {
-        r.get("run_id")
-        for r in records
-        if r.get("source") == "load" and r.get("kind") == "aggregate"
+        r.header.run_id for r in records if isinstance(r, Aggregate) and r.header.source == "load"
     }
     order = [run_id for run_id in run_order(records, "load") if run_id in measured]
     return order[-1] if order else None
+
+
+def read_load_records(path: Path) -> tuple[list[Record], str | None]:
+    """Every record of a results file (the SLO module's one reader) and what it skipped:
+    a bad line is left out and said, never a reason to lose the rest."""
+    from slo.sources import read_results
+    from slo.store import IngestResult
+
+    result = IngestResult(str(path))
+    records = list(read_results(path, result))
+    skipped = result.skipped()
+    return records, None if skipped is None else f"{path}: {skipped}"
 
 
 def _misses(row: dict[str, Any], sla_ms: float, limits: Limits) -> tuple[str, ...]:
@@ -223,42 +234,41 @@ def _misses(row: dict[str, Any], sla_ms: float, limits: Limits) -> tuple[str, ..
 
 
 def build(
-    records: Sequence[dict[str, Any]],
+    records: Iterable[Record],
     *,
     run_id: str,
     limits: Limits | None = None,
 ) -> CapacityReport:
     """Rows per stage, in stage order, from one run's aggregate records."""
     limits = limits or Limits()
-    groups: dict[int | None, list[dict[str, Any]]] = {}
+    groups: dict[int | None, list[Aggregate]] = {}
     for record in records:
-        if record.get("kind") == "aggregate" and record.get("run_id") == run_id:
-            stage = record.get("stage") or {}
-            groups.setdefault(stage.get("index"), []).append(record)
+        if isinstance(record, Aggregate) and record.header.run_id == run_id:
+            groups.setdefault(record.stage_index, []).append(record)
     if not groups:
         raise ValueError(f"no aggregate records for run {run_id}")
-    sla_ms = float(next(iter(groups.values()))[0]["sla_ms"])
+    sla_ms = next(iter(groups.values()))[0].sla_ms
     rows = []
     for index in sorted(groups, key=lambda i: (i is None, i or 0)):
         group = groups[index]
-        stage = group[0].get("stage") or {}
-        spans = {float(r["ts"]): float(r["bucket_s"]) for r in group}
+        first = group[0]
+        spans = {r.ts: r.bucket_s for r in group}
         seconds = sum(spans.values())
-        total = sum(r["total"] for r in group)
-        answered = sum(r["answered"] for r in group)
-        server_errors = sum(r["server_errors"] for r in group)
-        limited = sum(r["rate_limited"] for r in group)
-        within = sum(r["within_sla"] for r in group)
+        total = sum(r.total for r in group)
+        answered = sum(r.answered for r in group)
+        server_errors = sum(r.server_errors for r in group)
+        limited = sum(r.rate_limited for r in group)
+        within = sum(r.within_sla for r in group)
         errors = total - answered + server_errors
         # `hdr` gives the percentiles shown; the p95 verdict comes from `within_sla`, so
         # a file without histograms (null `hdr`) still has a verdict, its p50/p95/p99 "-".
-        histogram = merge_encoded(r["hdr"] for r in group if r.get("hdr"))
+        histogram = merge_encoded(r.hdr for r in group if r.hdr)
         availability = 1.0 - errors / total if total else None
         latency = within / answered if answered else None
-        rate = stage.get("rate_per_s")
+        rate = first.rate_per_s
         figures: dict[str, Any] = {
             "index": index,
-            "users": stage.get("users"),
+            "users": None if first.users is None else int(first.users),
             "rate_per_s": rate,
             "seconds": seconds,
             "requests": total,
@@ -332,10 +342,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     args = parser.parse_args(argv)
     try:
-        records = read_json_lines(args.results)
+        records, skipped = read_load_records(args.results)
     except SloError as exc:
         print(f"loadtests.capacity: {exc}", file=sys.stderr)
         return 2
+    if skipped is not None:
+        print(f"loadtests.capacity: {skipped}", file=sys.stderr)
     run_id = args.run_id or latest_run(records)
     if run_id is None:
         print(f"loadtests.capacity: {args.results}: no load aggregate records", file=sys.stderr)
@@ -350,12 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         report = build(records, run_id=run_id, limits=limits)
     except ValueError as exc:
-        print(f"loadtests.capacity: {exc}", file=sys.stderr)
-        return 2
-    except (KeyError, TypeError) as exc:
-        problem = f"{exc.__class__.__name__}: {exc}"
-        print(f"loadtests.capacity: {args.results}: an aggregate record of run {run_id} is "
-              f"not in the documented format ({problem})", file=sys.stderr)  # fmt: skip
+        print(f"loadtests.capacity: {args.results}: {exc}", file=sys.stderr)
         return 2
     print(report.markdown(), end="")
     if args.json is not None:

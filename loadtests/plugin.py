@@ -259,9 +259,8 @@ def _write_summary(path: Path, body: dict[str, Any]) -> None:
 
 
 def _print_capacity(results: Path, run_id: str, policy: Any) -> None:
-    from loadtests.capacity import Limits, build
+    from loadtests.capacity import Limits, build, read_load_records
     from slo.errors import SloError
-    from slo.files import read_json_lines
 
     limits = Limits(
         percentile=policy.percentile,
@@ -269,7 +268,8 @@ def _print_capacity(results: Path, run_id: str, policy: Any) -> None:
         max_rate_limited_ratio=policy.max_rate_limited_ratio,
     )
     try:
-        report = build(read_json_lines(results), run_id=run_id, limits=limits)
+        records, _ = read_load_records(results)  # the file this run just wrote
+        report = build(records, run_id=run_id, limits=limits)
     except (SloError, ValueError):
         return
     print("\n" + report.markdown(), file=sys.stderr, flush=True)

@@ -1,21 +1,38 @@
 """A token bucket shared by every pytest process of one run, kept in a locked file.
 
 The target limits per client, and pytest-xdist workers are one client to it.
-Every paced request takes a token from this bucket, sized below the target's
-own, so no probe meets a collateral 429. The rate-limit probe takes the
-exclusive lock instead: it runs alone, starts from a full target bucket and
-refills it before it lets the others go.
+Every paced request takes a token from this bucket, sized just below the
+target's own (`paced`), so the suite spends the whole stated limit and no
+probe meets a collateral 429. The rate-limit probe takes the exclusive lock
+instead: it waits exactly until the target's bucket is full again
+(`quiet_seconds`), drains it, and refills it before it lets the others go.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def paced(rate_per_second: float, burst: int, pace_ratio: float) -> tuple[float, float]:
+    """The pacer's (rate, capacity) for a target stating `rate_per_second` and `burst`.
+
+    The pacer spends the burst first and then the refill, so a run is bounded by
+    the stated limit and not by a fixed share of it. Its bucket is the target's
+    less a slack of a tenth of the burst (at least 2 requests; never below 1),
+    which absorbs arrivals bunched by network jitter; its rate is `pace_ratio`
+    of the refill. Since every paced request takes one token from each bucket
+    and the target's refills faster into a larger bucket, the target's deficit
+    never exceeds the pacer's: that is what makes `quiet_seconds` exact.
+    """
+    slack = max(2, math.ceil(burst * 0.1))
+    return rate_per_second * pace_ratio, float(max(1, burst - slack))
 
 
 class Pacer:
@@ -56,8 +73,21 @@ class Pacer:
             yield
 
     def quiet_seconds(self) -> float:
-        """How long until the target refilled whatever this bucket may have let through."""
-        return self.capacity / self.rate_per_second
+        """How long until the target refilled whatever this bucket let through: the
+        bucket's deficit now at the pacer's rate (the target refills at least as fast).
+        0 when no paced request spent anything lately. Call it under `exclusive`, so
+        that nothing spends while the caller waits."""
+        with open(self._bucket, "r+", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            raw = handle.read()
+        if not raw:
+            return 0.0
+        state = json.loads(raw)
+        tokens = min(
+            self.capacity,
+            state["tokens"] + (self.clock() - state["t"]) * self.rate_per_second,
+        )
+        return (self.capacity - tokens) / self.rate_per_second
 
     @contextmanager
     def _gate_lock(self, mode: int) -> Iterator[None]:

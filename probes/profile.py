@@ -54,8 +54,10 @@ class RateLimit(_Strict):
     # How far the first 429 may land from where the bucket says it is due, as a
     # share of burst; at least 2 requests of slack either way.
     tolerance_ratio: float = Field(default=0.1, ge=0, le=1)
-    # Share of the limit the rest of the suite may use, so no probe meets a collateral 429.
-    pace_ratio: float = Field(default=0.8, gt=0, le=1)
+    # Share of the refill rate the rest of the suite spends (the burst less a slack is
+    # spent first, probes.pacer.paced): close to 1, so time is bounded by the limit,
+    # with a small margin so that no probe meets a collateral 429.
+    pace_ratio: float = Field(default=0.95, gt=0, le=1)
 
 
 class Auth(_Strict):

@@ -21,7 +21,7 @@ from probes.breaker import Breaker
 from probes.client import ProbeClient
 from probes.exchange import Exchange
 from probes.outcomes import UNREACHABLE, TargetUnavailable
-from probes.pacer import Pacer
+from probes.pacer import Pacer, paced
 from probes.plan import RequestPlan
 from probes.redact import token_parts
 from probes.results import ResultsWriter
@@ -62,11 +62,8 @@ class Run:
 
     def __post_init__(self) -> None:
         limit = self.profile.rate_limit
-        self.pacer = Pacer(
-            self.state_dir,
-            rate_per_second=limit.rate_per_second * limit.pace_ratio,
-            capacity=limit.burst * 0.5,
-        )
+        rate, capacity = paced(limit.rate_per_second, limit.burst, limit.pace_ratio)
+        self.pacer = Pacer(self.state_dir, rate_per_second=rate, capacity=capacity)
         self.writer = ResultsWriter(
             self.results_path,
             run_id=self.run_id,

@@ -32,7 +32,7 @@ from probes.checks import ProbeFailure
 from probes.client import ProbeClient
 from probes.exchange import Exchange
 from probes.outcomes import Inconclusive
-from probes.plan import Cost
+from probes.plan import Cost, processes
 from probes.profile import Endpoint
 from probes.run import RUN, ProbeContext, Run
 from probes.schedule import (
@@ -103,8 +103,9 @@ def _measure(
 
     warmup = [send().latency_ms for _ in range(WARMUP_REQUESTS)]
     plan = plan_for(
-        # Half the paced budget, so a concurrent xdist worker keeps the other half.
-        run.pacer.rate_per_second / 2,
+        # An equal share of the paced budget per pytest process (the xdist workers, or
+        # this one alone), so a concurrent worker keeps its own share.
+        run.pacer.rate_per_second / processes(),
         warmup_service_ms(warmup, timeout_ms),
         allowed_ratio=design.p0,
         tail_horizon_ms=TAIL_HORIZON_THRESHOLDS * sla.threshold_ms,

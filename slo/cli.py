@@ -330,22 +330,22 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 def _capacity_rows_from_files(
     args: argparse.Namespace, spec: Spec
-) -> tuple[str, dict[str, list[cap.StepRow]]]:
+) -> tuple[str, dict[str, list[cap.StepRow]], LoadCapacity]:
+    """Each file read once (the one reader): the SLO rows and the capacity verdict."""
+    from loadtests import capacity as load_capacity
     from slo.records import Aggregate
     from slo.runs import run_order
-    from slo.sources import read_results
-    from slo.store import IngestResult
 
     runs: dict[str, list[Aggregate]] = {}
     every: list = []
     for path in args.files:
-        result = IngestResult(str(path))
-        for record in read_results(path, result):
-            every.append(record)
+        records, skipped = load_capacity.read_load_records(path)
+        every += records
+        for record in records:
             if isinstance(record, Aggregate):
                 runs.setdefault(record.header.run_id, []).append(record)
-        if result.garbage:
-            print(f"slo: capacity: {result.summary()}", file=sys.stderr)
+        if skipped is not None:
+            print(f"slo: capacity: {skipped}", file=sys.stderr)
     if not runs:
         raise SloError(
             ", ".join(map(str, args.files)), "kind", "expected load aggregate records, found none"
@@ -360,15 +360,15 @@ def _capacity_rows_from_files(
             "--run-id",
             f"expected a load run in the file(s), no {run_id!r}",
         )
-    return run_id, {slo.name: cap.rows_from_aggregates(runs[run_id], slo) for slo in spec.slos}
+    rows = {slo.name: cap.rows_from_aggregates(runs[run_id], slo) for slo in spec.slos}
+    return run_id, rows, load_capacity.build(runs[run_id], run_id=run_id)
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
     spec = load_spec(args)
     verdict = None
     if args.files:
-        run_id, rows = _capacity_rows_from_files(args, spec)
-        verdict = _capacity_verdict(args.files, run_id)
+        run_id, rows, verdict = _capacity_rows_from_files(args, spec)
     else:
         from slo.store import Ledger
 
@@ -410,24 +410,6 @@ def cmd_capacity(args: argparse.Namespace) -> int:
                 "slos": cap.to_json(reports)}  # fmt: skip
         write_atomic(args.json, json.dumps(body, indent=2) + "\n")
     return 0
-
-
-def _capacity_verdict(files: Sequence[Path], run_id: str) -> LoadCapacity:
-    """The one capacity report (loadtests.capacity): per stage load, exact percentiles,
-    error and 429 shares, SLI and burn rate, and the verdict with its criteria."""
-    from loadtests import capacity as load_capacity
-    from slo.files import read_json_lines
-
-    records = [r for path in files for r in read_json_lines(path)]
-    try:
-        return load_capacity.build(records, run_id=run_id)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SloError(
-            ", ".join(map(str, files)),
-            f"run {run_id}",
-            f"expected aggregate records in the documented format ({exc.__class__.__name__}: "
-            f"{exc})",
-        ) from None
 
 
 def cmd_push(args: argparse.Namespace) -> int:

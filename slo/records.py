@@ -78,6 +78,7 @@ class Aggregate:
     total: int
     answered: int
     server_errors: int
+    rate_limited: int
     within_sla: int
     sla_ms: float
     hdr: str | None
@@ -256,8 +257,11 @@ def parse_record(line: str) -> Record:
             rate = _number_or_none(stage, "rate_per_s", minimum=0.0)
         total, answered = _count(data, "total"), _count(data, "answered")
         server_errors, within = _count(data, "server_errors"), _count(data, "within_sla")
-        if not (answered <= total and server_errors <= answered and within <= answered):
-            raise BadRecord("counts: expected server_errors, within_sla <= answered <= total")
+        limited = _count(data, "rate_limited")
+        if not (answered <= total and max(server_errors, limited, within) <= answered):
+            raise BadRecord(
+                "counts: expected server_errors, rate_limited, within_sla <= answered <= total"
+            )
         return Aggregate(
             header,
             _ts(data),
@@ -270,6 +274,7 @@ def parse_record(line: str) -> Record:
             total,
             answered,
             server_errors,
+            limited,
             within,
             _number(data, "sla_ms", minimum=0.0),
             _field(data, "hdr", str, optional=True),

@@ -123,12 +123,18 @@ class IngestResult:
             f"{self.new_records} new",
             f"{self.duplicates} already counted",
         ]
+        skipped = self.skipped()
+        return ", ".join(parts + ([skipped] if skipped else []))
+
+    def skipped(self) -> str | None:
+        """What reading the file left out, for readers that only read (slo capacity)."""
+        parts = []
         if self.garbage:
             first = f" (first: {self.problems[0]})" if self.problems else ""
             parts.append(f"{self.garbage} bad line(s) skipped{first}")
         if self.truncated:
             parts.append("truncated last line skipped")
-        return ", ".join(parts)
+        return ", ".join(parts) or None
 
 
 class _Seen:

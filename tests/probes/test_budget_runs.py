@@ -1,9 +1,9 @@
 """A budgeted run as a scheduled job runs it: its slice, what it left, and the next slot's.
 
-Against the embedded server with a profile of 2 r/s (paced 1.6 r/s), a 3 s
-budget buys 4 requests: the contract family's two plain probes take 2, so
-each run sends 2 of the 10 per-endpoint shape probes and says so, and the
-next slot sends 2 others.
+Against the embedded server with a profile of 2 r/s (paced 1.9 r/s), a 3 s
+budget buys 5 requests: the contract family's two plain probes take 2, so
+each run sends 3 of the 10 per-endpoint shape probes (4 slices) and says so,
+and the next slot sends 3 others.
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ def test_successive_slots_send_different_slices_and_say_what_they_left(tmp_path:
     first, second = _slot(tmp_path, 0), _slot(tmp_path, 1)
     for run in (first, second):
         assert run.returncode == 0, run.output[-3000:]
-        assert "spacetime-probes budget 3 s at 1.6 r/s: slot" in run.output
+        assert "spacetime-probes budget 3 s at 1.9 r/s: slot" in run.output
     one, two = _coverage(first), _coverage(second)
-    assert (one["slice"], two["slice"]) == (0, 1) and one["slices"] == two["slices"] == 5
+    assert (one["slice"], two["slice"]) == (0, 1) and one["slices"] == two["slices"] == 4
     shapes = {p for p in _sent(first) | _sent(second) if "test_response_shape" in p}
-    assert len(_sent(first)) == len(_sent(second)) == 4  # 2 plain + 2 of the matrix
-    assert len(shapes) == 4  # the two slots sent different shape probes
+    assert len(_sent(first)) == len(_sent(second)) == 5  # 2 plain + 3 of the matrix
+    assert len(shapes) == 6  # the two slots sent different shape probes
     every = set(one["left"]) | (_sent(first) & shapes)
     assert len(every) == 10 and set(two["left"]) | (_sent(second) & shapes) == every

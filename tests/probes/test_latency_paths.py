@@ -75,11 +75,15 @@ def test_a_probe_the_machine_stops_now_and_then_does_not_blame_the_target(
         run = _latency_probes(tmp_path, "--latency-ms", "90")
     assert len(stalls) >= 3, "the staller never stopped the probe"
     assert run.returncode == 0, run.output[-3000:]
-    for record in _latency_records(run):
+    records = _latency_records(run)
+    for record in records:
         measured = record["measured"]
         assert record["outcome"] in {"passed", "skipped"}, record
         assert measured["charged_samples"] == 0, measured
-        assert measured["lateness_max_ms"] > 300, measured  # the stalls were seen, as ours
+    # An endpoint's probe lasts about a second, so not every one meets a stall; the
+    # stalls that were met were seen as the probe's own lateness, never the target's.
+    stalled = [r for r in records if r["measured"]["lateness_max_ms"] > 300]
+    assert len(stalled) >= 3, [r["measured"]["lateness_max_ms"] for r in records]
 
 
 def test_target_across_a_150ms_jittery_path_is_not_a_breach(tmp_path: Path) -> None:

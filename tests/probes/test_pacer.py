@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from probes.pacer import Pacer
+from probes.pacer import Pacer, paced
 
 RATE = 50.0
 CAPACITY = 5.0
@@ -60,7 +60,6 @@ def test_exclusive_blocks_paced_requests(tmp_path: Path) -> None:
         waited = time.monotonic() - began
     holder.join(timeout=10)
     assert waited >= 0.4
-    assert pacer.quiet_seconds() == CAPACITY / RATE
 
 
 class FakeClock:
@@ -90,3 +89,33 @@ def test_the_bucket_spends_its_capacity_then_waits_exactly_for_each_refill(
         with pacer.slot():
             pass
     assert len(clock.slept) == 2
+
+
+def test_quiet_seconds_is_the_deficit_now_at_the_pacers_rate(tmp_path: Path) -> None:
+    clock = FakeClock()
+    pacer = Pacer(tmp_path, rate_per_second=10, capacity=3, clock=clock, sleep=clock.sleep)
+    assert pacer.quiet_seconds() == 0  # nothing spent yet: the rate-limit probe need not wait
+    for _ in range(3):
+        with pacer.slot():
+            pass
+    assert pacer.quiet_seconds() == pytest.approx(0.3)
+    clock.now += 0.1
+    assert pacer.quiet_seconds() == pytest.approx(0.2)
+    clock.now += 10
+    assert pacer.quiet_seconds() == 0
+
+
+@pytest.mark.parametrize(
+    ("rate", "burst", "ratio", "expected"),
+    [
+        (50, 50, 0.95, (47.5, 45.0)),  # a tenth of the burst is the slack
+        (10, 20, 0.95, (9.5, 18.0)),  # at least 2 requests of slack
+        (100, 100, 1.0, (100.0, 90.0)),
+        (1, 2, 0.95, (0.95, 1.0)),  # never below one token
+        (1, 1, 0.95, (0.95, 1.0)),
+    ],
+)
+def test_paced_spends_the_burst_less_a_slack_and_the_refill_at_the_ratio(
+    rate: float, burst: int, ratio: float, expected: tuple[float, float]
+) -> None:
+    assert paced(rate, burst, ratio) == pytest.approx(expected)

@@ -66,8 +66,14 @@ def test_bad_lines_say_which_field(line: str, reason: str) -> None:
 def test_aggregate_counts_must_be_consistent() -> None:
     run = synth.RunBuilder("b" * 32, source="load")
     run.aggregate(0, "GET", "/scenes", total=10, answered=11, server_errors=0, within_sla=5)
-    with pytest.raises(records.BadRecord, match="counts"):
-        records.parse_record(json.dumps(run.records[0]))
+    run.aggregate(0, "GET", "/scenes", total=10, answered=5, server_errors=0, within_sla=5,
+                  rate_limited=6)  # fmt: skip
+    for record in run.records:
+        with pytest.raises(records.BadRecord, match="counts"):
+            records.parse_record(json.dumps(record))
+    missing = {k: v for k, v in run.records[1].items() if k != "rate_limited"}
+    with pytest.raises(records.BadRecord, match="rate_limited"):
+        records.parse_record(json.dumps(missing))
 
 
 def _hdr(values_us: list[int]) -> str:

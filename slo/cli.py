@@ -22,7 +22,7 @@ from slo import spec as specs
 from slo.errors import SloError
 from slo.evaluate import build_report
 from slo.files import write_atomic
-from slo.model import History, Report, Spec
+from slo.model import History, Report, Spec, StepRow
 
 if TYPE_CHECKING:  # imported where used: sqlite3 stays out of `slo rules`
     from loadtests.capacity import CapacityReport as LoadCapacity
@@ -330,7 +330,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 def _capacity_rows_from_files(
     args: argparse.Namespace, spec: Spec
-) -> tuple[str, dict[str, list[cap.StepRow]], LoadCapacity]:
+) -> tuple[str, dict[str, list[StepRow]], LoadCapacity]:
     """Each file read once (the one reader): the SLO rows and the capacity verdict."""
     from loadtests import capacity as load_capacity
     from slo.records import Aggregate
@@ -376,7 +376,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             runs = ledger.load_runs(args.environment)
             held = [] if runs or not args.environment else ledger.load_runs()
             if held:
-                envs = sorted({env for _, env, _ in held})
+                envs = sorted({run.environment for run in held})
                 raise SloError(
                     str(args.ledger),
                     "--environment",
@@ -387,7 +387,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
                 raise SloError(
                     str(args.ledger), "runs", "expected an ingested load run, found none"
                 )
-            run_id = args.run_id or runs[0][0]
+            run_id = args.run_id or runs[0].run_id
             rows = ledger.load_steps(run_id)
             if args.run_id and not rows:
                 raise SloError(
@@ -424,7 +424,7 @@ def cmd_push(args: argparse.Namespace) -> int:
                 print(f"slo: ingest: {result.summary()}")
         counters = ledger.cumulative()
         outcomes = ledger.last_outcomes()
-        environments = sorted({row[1] for row in counters} | {row[0] for row in outcomes})
+        environments = sorted({c.environment for c in counters} | {o.environment for o in outcomes})
     bodies = {env: expose(env, counters, outcomes, spec.slos) for env in environments}
     if not bodies:
         raise SloError(

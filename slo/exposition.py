@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from slo.model import Slo
+from slo.model import EventTotal, LastOutcome, Slo
 
 EVENT_LABELS = ("slo", "environment", "source", "method", "endpoint")
 PROBE_LABELS = ("environment", "target", "probe", "family", "endpoint", "method")
@@ -35,16 +35,12 @@ class _Snapshot(Collector):
 
 def expose(
     environment: str,
-    counters: Iterable[Sequence],
-    outcomes: Iterable[Sequence],
+    counters: Iterable[EventTotal],
+    outcomes: Iterable[LastOutcome],
     slos: Sequence[Slo],
 ) -> bytes:
-    """The exposition text for one environment's Pushgateway group.
-
-    ``counters`` rows are ``(slo, environment, source, method, endpoint, good, total)``,
-    ``outcomes`` rows ``(environment, target, probe, family, endpoint, method, outcome,
-    duration_s)``; rows of other environments are ignored.
-    """
+    """The exposition text for one environment's Pushgateway group; the ledger's rows of
+    other environments are ignored."""
     total = CounterMetricFamily(
         "slo_events", "SLI events counted by the SLO ledger (all time)", labels=EVENT_LABELS
     )
@@ -53,24 +49,25 @@ def expose(
         "Good SLI events counted by the SLO ledger (all time)",
         labels=EVENT_LABELS,
     )
-    for slo, env, source, method, endpoint, g, t in counters:
-        if env != environment:
+    for c in counters:
+        if c.environment != environment:
             continue
-        labels = [slo, env, source, method, endpoint]
-        total.add_metric(labels, float(t))
-        good.add_metric(labels, float(g))
+        labels = [c.slo, c.environment, c.source, c.method or "", c.endpoint or ""]
+        total.add_metric(labels, float(c.total))
+        good.add_metric(labels, float(c.good))
     success = GaugeMetricFamily(
         "probe_success", "Whether the probe passed on its last run", labels=PROBE_LABELS
     )
     duration = GaugeMetricFamily(
         "probe_duration_seconds", "How long the probe took on its last run", labels=PROBE_LABELS
     )
-    for env, target, probe, family, endpoint, method, outcome, seconds in outcomes:
-        if env != environment or outcome == "skipped":
+    for o in outcomes:
+        if o.environment != environment or o.outcome == "skipped":
             continue
-        labels = [env, target or "", probe, family or "", endpoint or "", method or ""]
-        success.add_metric(labels, 1.0 if outcome == "passed" else 0.0)
-        duration.add_metric(labels, float(seconds or 0.0))
+        labels = [o.environment, o.target or "", o.probe, o.family or "", o.endpoint or "",
+                  o.method or ""]  # fmt: skip
+        success.add_metric(labels, 1.0 if o.outcome == "passed" else 0.0)
+        duration.add_metric(labels, float(o.duration_s or 0.0))
     objective = GaugeMetricFamily(
         "slo_objective_ratio", "The SLO's objective (target ratio)", labels=["slo"]
     )

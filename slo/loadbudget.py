@@ -11,25 +11,22 @@ availability budget): the capacity verdict is :mod:`loadtests.capacity`, which
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from slo import budget
-from slo.model import CapacityReport, CapacityStep, Counts, Crossing, Policy, Slo
+from slo.model import CapacityReport, CapacityStep, Counts, Crossing, Policy, Slo, StepRow
 from slo.records import Aggregate, aggregate_events
-
-StepRow = tuple[int, float | None, float | None, float, float]
-"""``(stage_index, users, rate_per_s, good, total)`` as the ledger or a file gives them."""
 
 
 def rows_from_aggregates(aggregates: Iterable[Aggregate], slo: Slo) -> list[StepRow]:
     """Sum a load run's aggregate records per stage (``-1`` when the shape set none)."""
-    steps: dict[int, list] = {}
+    steps: dict[int, StepRow] = {}
     for agg in aggregates:
         index = agg.stage_index if agg.stage_index is not None else -1
         good, total = aggregate_events(agg, slo)
-        acc = steps.setdefault(index, [agg.users, agg.rate_per_s, 0.0, 0.0])
-        acc[2] += good
-        acc[3] += total
-    return [(i, u, r, g, t) for i, (u, r, g, t) in sorted(steps.items())]
+        step = steps.get(index) or StepRow(index, agg.users, agg.rate_per_s, 0.0, 0.0)
+        steps[index] = replace(step, good=step.good + good, total=step.total + total)
+    return [steps[index] for index in sorted(steps)]
 
 
 def default_thresholds(slo: Slo, policy: Policy) -> tuple[float, ...]:
@@ -40,13 +37,13 @@ def default_thresholds(slo: Slo, policy: Policy) -> tuple[float, ...]:
 
 def steps_from_rows(slo: Slo, rows: Iterable[StepRow]) -> tuple[CapacityStep, ...]:
     steps = []
-    for index, users, rate, good, total in rows:
-        counts = Counts(good, total)
+    for row in rows:
+        counts = Counts(row.good, row.total)
         steps.append(
             CapacityStep(
-                stage_index=index,
-                users=users,
-                rate_per_s=rate,
+                stage_index=row.stage_index,
+                users=row.users,
+                rate_per_s=row.rate_per_s,
                 counts=counts,
                 sli_ratio=budget.sli_ratio(counts),
                 burn_rate=budget.burn_rate(counts, slo.budget_ratio),

@@ -250,6 +250,51 @@ class Report:
         return tuple(s for s in self.statuses if s.endpoint == OVERALL)
 
 
+@dataclass(frozen=True, slots=True)
+class EventTotal:
+    """All-time counts of one SLO for one environment, source and endpoint (counters)."""
+
+    slo: str
+    environment: str
+    source: str
+    method: str | None
+    endpoint: str | None
+    good: float
+    total: float
+
+
+@dataclass(frozen=True, slots=True)
+class LastOutcome:
+    """A probe's newest outcome in one environment, as the ledger keeps it."""
+
+    environment: str
+    target: str
+    probe: str
+    family: str | None
+    endpoint: str | None
+    method: str | None
+    outcome: str
+    duration_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRun:
+    run_id: str
+    environment: str
+    first_ts: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    """One SLO's events in one stage of a load run, from the ledger or from a file."""
+
+    stage_index: int  # -1: the shape set no stage
+    users: float | None
+    rate_per_s: float | None
+    good: float
+    total: float
+
+
 @dataclass(frozen=True)
 class RunHistory:
     """One environment's runs of one source as the ledger holds them up to ``until``.

@@ -28,12 +28,21 @@ from pathlib import Path
 from slo import records as rec
 from slo import seqset
 from slo.errors import SloError
-from slo.model import BUCKET_SECONDS, Counts, ProbeRow, RunHistory, Slo
+from slo.fold import HOUR, EventKey, Events, Fold, hourly
+from slo.model import (
+    BUCKET_SECONDS,
+    Counts,
+    EventTotal,
+    LastOutcome,
+    LoadRun,
+    ProbeRow,
+    RunHistory,
+    Slo,
+    StepRow,
+)
 
 APPLICATION_ID = 0x534C4F31  # "SLO1"
-HOUR = 3600
 SCHEMA_VERSION = 2
-ALL = "*"
 LEDGER_BUCKET_SECONDS = 1
 FLUSH_ROWS = 50_000  # counts and outcomes held before they are written (same transaction)
 """What one row of ``events`` covers (schema 1: 60). Windows are still whole minutes long."""
@@ -397,15 +406,11 @@ class Ledger:
         result: IngestResult,
         now: float,
     ) -> None:
+        """The fold (``slo.fold``) counts; this reads the seqs already ingested and
+        writes what the fold counted."""
         seen: dict[tuple[str, str], _Seen] = {}
-        events: dict[tuple, list[float]] = {}
-        outcomes: dict[tuple, list] = {}
-        last: dict[tuple[str, str], rec.Outcome] = {}
-        history: list[rec.Outcome] = []
-        steps: dict[tuple, list] = {}
-        runs: dict[str, dict] = {}
 
-        def tracker(run_id: str, scope: str) -> _Seen:
+        def is_new(run_id: str, scope: str, seq: int) -> bool:
             key = (run_id, scope)
             item = seen.get(key)
             if item is None:
@@ -413,77 +418,28 @@ class Ledger:
                     "SELECT seqs FROM run_seqs WHERE run_id = ? AND scope = ?", key
                 ).fetchone()
                 item = seen[key] = _Seen(seqset.decode(row[0]) if row else ())
-            return item
+            return item.check_and_mark(seq)
 
+        tally = Fold()
         for record in records:
-            h = record.header
             result.records += 1
-            result.runs.add(h.run_id)
-            fresh = False
-            if tracker(h.run_id, ALL).check_and_mark(h.seq):
-                fresh = True
-                run = runs.setdefault(
-                    h.run_id,
-                    {"source": h.source, "environment": h.environment, "target": h.target},
-                )
-                ts = getattr(record, "ts", None)
-                if ts is not None:
-                    run["first_ts"] = min(run.get("first_ts", ts), ts)
-                    run["last_ts"] = max(run.get("last_ts", ts), ts)
-                if isinstance(record, rec.RunRecord):
-                    if record.phase == "start":
-                        run.update(started=record.ts, profile=record.profile, commit=record.commit)
-                    else:
-                        run.update(ended=record.ts, exit_status=record.exit_status)
-                elif isinstance(record, rec.Outcome):
-                    self._add_outcome(outcomes, last, record)
-                    history.append(record)
-            if isinstance(record, rec.Sample | rec.Aggregate):
-                bucket = math.floor(record.ts)
-                for slo in slos:
-                    if not tracker(h.run_id, slo.name).check_and_mark(h.seq):
-                        continue
-                    fresh = True
-                    if isinstance(record, rec.Sample):
-                        good, total = rec.sample_events(record, slo)
-                    else:
-                        try:
-                            good, total = rec.aggregate_events(record, slo)
-                        except rec.BadRecord as exc:
-                            result.garbage += 1
-                            if len(result.problems) < 3:
-                                result.problems.append(f"seq {h.seq}: {exc}")
-                            continue
-                        self._add_step(steps, record, slo, good, total)
-                    if total <= 0:
-                        continue
-                    key = (
-                        slo.name,
-                        h.environment,
-                        h.source,
-                        bucket,
-                        record.method,
-                        record.endpoint,
-                    )
-                    acc = events.get(key)
-                    if acc is None:
-                        events[key] = [good, total]
-                    else:
-                        acc[0] += good
-                        acc[1] += total
-            if fresh:
+            result.runs.add(record.header.run_id)
+            added = tally.add(record, slos, is_new)
+            for problem in added.problems:
+                result.garbage += 1
+                if len(result.problems) < 3:
+                    result.problems.append(problem)
+            if added.fresh:
                 result.new_records += 1
             else:
                 result.duplicates += 1
-            if len(events) >= FLUSH_ROWS:  # per-second keys: bound memory on a big file
-                self._write_events(conn, events)
-                events.clear()
-            if len(history) >= FLUSH_ROWS:
-                self._write_history(conn, history)
-                history.clear()
+            if len(tally.events) >= FLUSH_ROWS:  # per-second keys: bound memory on a big file
+                self._write_events(conn, tally.take_events())
+            if len(tally.history) >= FLUSH_ROWS:
+                self._write_history(conn, tally.take_history())
 
-        self._write_events(conn, events)
-        self._write_history(conn, history)
+        self._write_events(conn, tally.take_events())
+        self._write_history(conn, tally.take_history())
         conn.executemany(
             "INSERT INTO probe_outcomes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(environment, bucket, probe) DO UPDATE SET "
@@ -491,8 +447,12 @@ class Ledger:
             "skipped = skipped + excluded.skipped, error = error + excluded.error, "
             "duration_s = duration_s + excluded.duration_s, family = excluded.family, "
             "endpoint = excluded.endpoint, method = excluded.method",
-            (k + tuple(v) for k, v in outcomes.items()),
-        )
+            (
+                (key.environment, key.probe, key.hour, t.family, t.endpoint, t.method,
+                 t.passed, t.failed, t.skipped, t.error, t.duration_s)
+                for key, t in tally.outcomes.items()
+            ),
+        )  # fmt: skip
         conn.executemany(
             "INSERT INTO probe_last VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(environment, probe) DO UPDATE SET ts = excluded.ts, "
@@ -501,22 +461,11 @@ class Ledger:
             "outcome = excluded.outcome, reason = excluded.reason, "
             "duration_s = excluded.duration_s WHERE excluded.ts >= probe_last.ts",
             (
-                (
-                    env,
-                    probe,
-                    o.ts,
-                    o.header.run_id,
-                    o.header.target,
-                    o.family,
-                    o.endpoint,
-                    o.method,
-                    o.outcome,
-                    o.reason,
-                    o.duration_s,
-                )
-                for (env, probe), o in last.items()
+                (env, probe, o.ts, o.header.run_id, o.header.target, o.family, o.endpoint,
+                 o.method, o.outcome, o.reason, o.duration_s)
+                for (env, probe), o in tally.last.items()
             ),
-        )
+        )  # fmt: skip
         conn.executemany(
             "INSERT INTO load_steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(run_id, slo, stage_index) DO UPDATE SET "
@@ -524,36 +473,29 @@ class Ledger:
             "users = coalesce(excluded.users, users), "
             "rate_per_s = coalesce(excluded.rate_per_s, rate_per_s), "
             "first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)",
-            (k + tuple(v) for k, v in steps.items()),
+            (
+                (*key, t.users, t.rate_per_s, t.good, t.total, t.first_ts, t.last_ts)
+                for key, t in tally.steps.items()
+            ),
         )
-        for run_id, run in runs.items():
-            conn.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(run_id) DO UPDATE SET "
-                "profile = coalesce(excluded.profile, profile), "
-                "git_commit = coalesce(excluded.git_commit, git_commit), "
-                "started = coalesce(excluded.started, started), "
-                "ended = coalesce(excluded.ended, ended), "
-                "exit_status = coalesce(excluded.exit_status, exit_status), "
-                "first_ts = min(coalesce(first_ts, excluded.first_ts), "
-                "coalesce(excluded.first_ts, first_ts)), "
-                "last_ts = max(coalesce(last_ts, excluded.last_ts), "
-                "coalesce(excluded.last_ts, last_ts)), ingested_at = excluded.ingested_at",
-                (
-                    run_id,
-                    run["source"],
-                    run["environment"],
-                    run["target"],
-                    run.get("profile"),
-                    run.get("commit"),
-                    run.get("started"),
-                    run.get("ended"),
-                    run.get("exit_status"),
-                    run.get("first_ts"),
-                    run.get("last_ts"),
-                    now,
-                ),
-            )
+        conn.executemany(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(run_id) DO UPDATE SET "
+            "profile = coalesce(excluded.profile, profile), "
+            "git_commit = coalesce(excluded.git_commit, git_commit), "
+            "started = coalesce(excluded.started, started), "
+            "ended = coalesce(excluded.ended, ended), "
+            "exit_status = coalesce(excluded.exit_status, exit_status), "
+            "first_ts = min(coalesce(first_ts, excluded.first_ts), "
+            "coalesce(excluded.first_ts, first_ts)), "
+            "last_ts = max(coalesce(last_ts, excluded.last_ts), "
+            "coalesce(excluded.last_ts, last_ts)), ingested_at = excluded.ingested_at",
+            (
+                (run_id, r.source, r.environment, r.target, r.profile, r.commit, r.started,
+                 r.ended, r.exit_status, *(tally.spans.get(run_id) or (None, None)), now)
+                for run_id, r in tally.runs.items()
+            ),
+        )  # fmt: skip
         conn.executemany(
             "INSERT INTO run_seqs VALUES (?, ?, ?) ON CONFLICT(run_id, scope) "
             "DO UPDATE SET seqs = excluded.seqs",
@@ -565,20 +507,14 @@ class Ledger:
         )
 
     @staticmethod
-    def _write_events(conn: sqlite3.Connection, events: dict[tuple, list[float]]) -> None:
+    def _write_events(conn: sqlite3.Connection, events: dict[EventKey, Events]) -> None:
         """Add per-second counts and their hourly roll-up (upserts: flushing twice adds)."""
-        hourly: dict[tuple, list[float]] = {}
-        for (slo_name, env, source, bucket, method, endpoint), (g, t) in events.items():
-            key = (slo_name, env, source, bucket // HOUR * HOUR, method, endpoint)
-            acc = hourly.setdefault(key, [0.0, 0.0])
-            acc[0] += g
-            acc[1] += t
-        for table, rows in (("events", events), ("events_hourly", hourly)):
+        for table, rows in (("events", events), ("events_hourly", hourly(events))):
             conn.executemany(
                 f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(slo, environment, source, bucket, method, endpoint) DO UPDATE SET "
                 "good = good + excluded.good, total = total + excluded.total",
-                ((*k, g, t) for k, (g, t) in rows.items()),
+                ((*k, v.good, v.total) for k, v in rows.items()),
             )
 
     @staticmethod
@@ -596,36 +532,6 @@ class Ledger:
             "outcome = excluded.outcome, reason = excluded.reason",
             ((o.ts, o.outcome, o.reason, o.header.environment, o.probe) for o in history),
         )
-
-    @staticmethod
-    def _add_outcome(
-        outcomes: dict[tuple, list], last: dict[tuple[str, str], rec.Outcome], o: rec.Outcome
-    ) -> None:
-        env = o.header.environment
-        key = (env, o.probe, int(o.ts // 3600 * 3600))
-        acc = outcomes.get(key)
-        if acc is None:
-            acc = outcomes[key] = [o.family, o.endpoint, o.method, 0, 0, 0, 0, 0.0]
-        acc[3 + rec.OUTCOMES.index(o.outcome)] += 1
-        acc[7] += o.duration_s
-        previous = last.get((env, o.probe))
-        if previous is None or o.ts >= previous.ts:
-            last[(env, o.probe)] = o
-
-    @staticmethod
-    def _add_step(
-        steps: dict[tuple, list], agg: rec.Aggregate, slo: Slo, good: float, total: float
-    ) -> None:
-        index = agg.stage_index if agg.stage_index is not None else -1
-        key = (agg.header.run_id, agg.header.environment, slo.name, index)
-        acc = steps.get(key)
-        if acc is None:
-            steps[key] = [agg.users, agg.rate_per_s, good, total, agg.ts, agg.ts + agg.bucket_s]
-        else:
-            acc[2] += good
-            acc[3] += total
-            acc[4] = min(acc[4], agg.ts)
-            acc[5] = max(acc[5], agg.ts + agg.bucket_s)
 
     # ------------------------------------------------------------------ queries
 
@@ -854,19 +760,25 @@ class Ledger:
             out.append(ProbeRow(probe, family, endpoint, method, outcome, ts, reason, p, f, s, e))
         return out
 
-    def last_outcomes(self) -> list[tuple]:
-        """``(environment, target, probe, family, endpoint, method, outcome, duration_s)``."""
-        return self._query(
-            "SELECT environment, coalesce(target, ''), probe, family, endpoint, method, outcome, "
-            "duration_s FROM probe_last ORDER BY environment, probe"
-        )
+    def last_outcomes(self) -> list[LastOutcome]:
+        """Every probe's newest outcome, by environment and probe."""
+        return [
+            LastOutcome(*row)
+            for row in self._query(
+                "SELECT environment, coalesce(target, ''), probe, family, endpoint, method, "
+                "outcome, duration_s FROM probe_last ORDER BY environment, probe"
+            )
+        ]
 
-    def cumulative(self) -> list[tuple]:
-        """All-time ``(slo, environment, source, method, endpoint, good, total)``: counters."""
-        return self._query(
-            "SELECT slo, environment, source, method, endpoint, sum(good), sum(total) "
-            "FROM events GROUP BY slo, environment, source, method, endpoint"
-        )
+    def cumulative(self) -> list[EventTotal]:
+        """All-time counts per SLO, environment, source and endpoint: counters."""
+        return [
+            EventTotal(*row)
+            for row in self._query(
+                "SELECT slo, environment, source, method, endpoint, sum(good), sum(total) "
+                "FROM events GROUP BY slo, environment, source, method, endpoint"
+            )
+        ]
 
     def run_history(self, environment: str, since: float, until: float) -> list[RunHistory]:
         """Per source, the environment's runs that started by ``until``: how many, how many
@@ -896,24 +808,27 @@ class Ledger:
             for source, runs, recent, first, last in rows
         ]
 
-    def load_runs(self, environment: str | None = None) -> list[tuple[str, str, float | None]]:
-        """Load runs, newest first: ``(run_id, environment, first_ts)``."""
+    def load_runs(self, environment: str | None = None) -> list[LoadRun]:
+        """Load runs, newest first."""
         sql = "SELECT run_id, environment, first_ts FROM runs WHERE source = 'load'"
         params: tuple = ()
         if environment:
             sql += " AND environment = ?"
             params = (environment,)
-        return self._query(sql + " ORDER BY coalesce(started, first_ts) DESC", params)
+        return [
+            LoadRun(*row)
+            for row in self._query(sql + " ORDER BY coalesce(started, first_ts) DESC", params)
+        ]
 
-    def load_steps(self, run_id: str) -> dict[str, list[tuple]]:
-        """Per SLO: ``(stage_index, users, rate_per_s, good, total)`` ordered by stage."""
-        out: dict[str, list[tuple]] = {}
+    def load_steps(self, run_id: str) -> dict[str, list[StepRow]]:
+        """Per SLO, the run's stages in order."""
+        out: dict[str, list[StepRow]] = {}
         for slo, index, users, rate, good, total in self._query(
             "SELECT slo, stage_index, users, rate_per_s, good, total FROM load_steps "
             "WHERE run_id = ? ORDER BY slo, stage_index",
             (run_id,),
         ):
-            out.setdefault(slo, []).append((index, users, rate, good, total))
+            out.setdefault(slo, []).append(StepRow(index, users, rate, good, total))
         return out
 
 

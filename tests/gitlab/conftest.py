@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from webhook_receiver import Receiver, webhook_receiver
 
-# tests/ is on pythonpath but these folders are not; their modules have unique names.
+# tests/ is on pythonpath but this folder is not; its runner module has a unique name.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "alerts"))
 
 from cirunner import Config, load
-from webhook_receiver import Receiver, webhook_receiver
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Fixtures for the reference server's self-tests.
 
-Unit tests drive the ASGI apps in process through ``httpx.ASGITransport``
+Unit tests drive the ASGI apps (both modes: SpaceTime's two apps, ``make_harness``;
+the VTT app, ``make_vtt``) in process through ``httpx.ASGITransport``
 (``starlette.testclient`` warns on import with plain httpx, and warnings are
 errors here), with a fake monotonic clock so rate-limit and stall behaviour
 is exact. Integration tests start ``python -m refserver`` as a subprocess.
@@ -28,6 +29,7 @@ import pytest
 from refserver.app import create_app, create_manager_app
 from refserver.config import Settings
 from refserver.state import ServerState
+from refserver.vtt import create_vtt_app
 
 PEER = ("127.0.0.1", 50000)
 
@@ -250,3 +252,43 @@ def server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
         if running.process.poll() is None:
             running.process.kill()
         running.process.communicate()
+
+
+@dataclass
+class VttHarness:
+    settings: Settings
+    state: ServerState
+    app: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.app = create_vtt_app(self.settings, self.state)
+
+    def get(self, path: str, *, authorized: bool = False) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.state.token}"} if authorized else {}
+
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app, client=PEER)
+            async with httpx.AsyncClient(transport=transport, base_url="http://vtt") as client:
+                return await client.get(path, headers=headers)
+
+        return asyncio.run(send())
+
+
+MakeVtt = Callable[..., VttHarness]
+
+
+@pytest.fixture
+def make_vtt() -> Iterator[MakeVtt]:
+    """``make_vtt("fault", failing_checks=frozenset({"database"}), ...)``."""
+    made: list[VttHarness] = []
+
+    def make(*faults: str, **overrides: Any) -> VttHarness:
+        options = {"burst": 1000, **overrides}
+        settings = replace(Settings(), mode="vtt", faults=frozenset(faults), **options)
+        harness = VttHarness(settings, ServerState.create(settings))
+        made.append(harness)
+        return harness
+
+    yield make
+    for harness in made:
+        harness.state.close()

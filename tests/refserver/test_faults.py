@@ -649,7 +649,7 @@ def _(h: Any, forge: Any) -> None:
 
 
 def test_every_registered_fault_has_a_check() -> None:
-    # The --mode vtt faults are proven in tests/vtt/test_refserver_vtt.py.
+    # The --mode vtt faults are proven in tests/refserver/test_vtt.py.
     assert set(CHECKS) == {name for name, fault in FAULTS.items() if fault.mode == "spacetime"}
 
 

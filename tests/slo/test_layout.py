@@ -13,7 +13,7 @@ import slo
 
 PURE = (
     "model", "budget", "policy", "evaluate", "render", "html", "rules", "promql", "loadbudget",
-    "records", "seqset", "durations", "exposition", "charts", "synth", "timeline", "runs",
+    "records", "seqset", "durations", "exposition", "charts", "synth", "timeline", "runs", "fold",
 )  # fmt: skip
 ROOT = Path(slo.__file__).parent
 

@@ -10,7 +10,7 @@ import pytest
 from slo import loadbudget as capacity
 from slo import spec as specs
 from slo import synth
-from slo.model import SliKind, Slo
+from slo.model import SliKind, Slo, StepRow
 
 SLO = Slo("availability", SliKind.AVAILABILITY, 0.999, 30 * 86400)
 NOW = 1_767_225_600.0
@@ -18,7 +18,8 @@ NOW = 1_767_225_600.0
 
 def test_sustainable_load_and_crossings() -> None:
     # burn rates 0.5, 1, 4, 10, 20 at loads 100..500
-    rows = [(i, None, 100.0 * (i + 1), 1000 - b, 1000.0) for i, b in enumerate([0.5, 1, 4, 10, 20])]
+    rows = [StepRow(i, None, 100.0 * (i + 1), 1000 - b, 1000.0)
+            for i, b in enumerate([0.5, 1, 4, 10, 20])]  # fmt: skip
     report = capacity.analyse(SLO, rows, [1.0, 6.0, 14.4])
     assert [s.burn_rate for s in report.steps] == pytest.approx([0.5, 1, 4, 10, 20])
     assert report.max_sustainable_load == 200.0
@@ -30,7 +31,7 @@ def test_sustainable_load_and_crossings() -> None:
 
 
 def test_never_sustainable_and_never_crossed() -> None:
-    hot = capacity.analyse(SLO, [(0, 10.0, None, 990.0, 1000.0)], [1.0, 100.0])
+    hot = capacity.analyse(SLO, [StepRow(0, 10.0, None, 990.0, 1000.0)], [1.0, 100.0])
     assert hot.max_sustainable_load is None
     assert hot.crossings[0].interpolated_load is None  # above already at the first step
     assert hot.crossings[1].load is None
@@ -84,7 +85,7 @@ def test_capacity_without_load_records(cli, write_results) -> None:
 
 
 def test_the_load_unit_is_said() -> None:
-    users = capacity.analyse(SLO, [(0, 10.0, None, 1000.0, 1000.0)], [1.0])
+    users = capacity.analyse(SLO, [StepRow(0, 10.0, None, 1000.0, 1000.0)], [1.0])
     assert capacity.load_unit(users.steps) == "users"
     assert "Highest load with burn rate <= 1: 10 users" in capacity.render_markdown([users], "t")
 

@@ -105,8 +105,8 @@ def test_load_traffic_never_counts_in_production(write_results, ledger_path: Pat
     assert counts[("availability", "")].total == 200  # the load's 15000 are left out
     with Ledger.open(ledger_path, create=False) as ledger:
         assert ledger.source_totals(["availability"], "production", "load", NOW - 86400, NOW)
-        steps = ledger.load_steps(ledger.load_runs()[0][0])
-    assert steps["availability"][0][4] == 15_000
+        steps = ledger.load_steps(ledger.load_runs()[0].run_id)
+    assert steps["availability"][0].total == 15_000
 
 
 def test_a_staging_slo_may_opt_in_to_load(write_results, ledger_path: Path) -> None:

@@ -93,7 +93,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--st-examples",
         # Parsed when the run is resolved, so a bad ST_EXAMPLES is one line there,
         # and never breaks `pytest --help` or a run that does not collect the probes.
-        default=_env("ST_EXAMPLES", "10"),
+        default=_env("ST_EXAMPLES", "3"),
         metavar="N",
         help="hypothesis examples per traversal category and method",
     )

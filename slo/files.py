@@ -8,9 +8,22 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from slo.errors import SloError
+
+
+def open_results(path: Path) -> BinaryIO:
+    """A results file opened for reading; each way it cannot be is one ``SloError`` line
+    (missing, a directory, unreadable), the same for every reader."""
+    try:
+        return open(path, "rb")  # the caller closes it
+    except FileNotFoundError:
+        raise SloError(str(path), "(file)", "expected an existing results file") from None
+    except IsADirectoryError:
+        raise SloError(str(path), "(file)", "expected a results file, got a directory") from None
+    except OSError as exc:
+        raise SloError(str(path), "(file)", f"expected a readable file ({exc.strerror})") from None
 
 
 def read_json_lines(path: Path) -> list[dict[str, Any]]:
@@ -22,14 +35,13 @@ def read_json_lines(path: Path) -> list[dict[str, Any]]:
     counted. A missing, directory or unreadable file is one ``SloError`` line.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        raise SloError(str(path), "(file)", "expected an existing results file") from None
-    except IsADirectoryError:
-        raise SloError(str(path), "(file)", "expected a results file, got a directory") from None
-    except OSError as exc:
-        raise SloError(str(path), "(file)", f"expected a readable file ({exc.strerror})") from None
+    with open_results(path) as handle:
+        try:
+            text = handle.read().decode("utf-8", errors="replace")
+        except OSError as exc:
+            raise SloError(
+                str(path), "(file)", f"expected a readable file ({exc.strerror})"
+            ) from None
     records = []
     for line in text.splitlines():
         try:

@@ -14,6 +14,7 @@ import httpx
 
 from slo import budget, timeline
 from slo.errors import SloError
+from slo.files import open_results
 from slo.model import BUCKET_SECONDS, OVERALL, Budgeting, Counts, ProbeRow, Slo, SloInput, Spec
 from slo.policy import needed_windows
 from slo.promql import escape, selector
@@ -29,14 +30,7 @@ def read_results(path: Path, result: IngestResult) -> Iterator[Record]:
     A last line without its newline that does not parse is the normal trace of a killed
     run: it is counted as truncated, not as garbage.
     """
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below, in a generator
-    except FileNotFoundError:
-        raise SloError(str(path), "(file)", "expected an existing results file") from None
-    except IsADirectoryError:
-        raise SloError(str(path), "(file)", "expected a results file, got a directory") from None
-    except OSError as exc:
-        raise SloError(str(path), "(file)", f"expected a readable file ({exc.strerror})") from None
+    handle = open_results(path)
     with handle:
         lineno = 0
         while True:

@@ -2,7 +2,8 @@
 
 Per fault, the family built for it runs alone, as a user runs it (a subprocess
 against the embedded server with that fault), and the whole expected set is
-asserted: the run exits 1 and its failing families are exactly that family. The
+asserted: the run exits 1, its failing families are exactly that family, and where
+the catching probes are named (PROBES_BUILT_FOR) they are among the failures. The
 row (fault, failing families, failing probes) is kept under
 reports/self-test/fault-matrix/ and printed at the end of the self-test session.
 
@@ -50,6 +51,28 @@ def test_catalogue_covers_every_family_four_times() -> None:
     assert all(count >= 4 for count in families.values()), families
 
 
+# The faults whose catching probes are named (the VTT mode's): these probes must be
+# among the failures, beyond the family.
+PROBES_BUILT_FOR = {
+    "vtt-ready-200-when-unhealthy": {"test_readiness_follows_critical_checks"},
+    "vtt-live-fails-on-critical": {"test_liveness_ignores_dependencies"},
+    "vtt-status-inconsistent": {"test_status_consistent_with_checks"},
+    "vtt-unhealthy-200": {"test_health_status_code"},
+    "vtt-health-slow": {"test_response_time[health]", "test_reported_check_times"},
+    "vtt-schema-missing-version": {"test_health_schema"},
+    "metrics-not-prometheus-text": {"test_exposition_is_prometheus_text"},
+    "metrics-counter-reset": {"test_counters_only_grow"},
+    "metrics-missing-family": {"test_required_families"},
+    "metrics-histogram-no-inf": {"test_histograms_have_le_buckets"},
+    "metrics-high-5xx": {"test_error_ratio"},
+    "metrics-slow-p95": {"test_p95_latency"},
+}
+
+
+def test_every_vtt_fault_names_its_probes() -> None:
+    assert set(PROBES_BUILT_FOR) == {fault for fault, _, mode in FAULTS if mode == "vtt"}
+
+
 FULL = os.environ.get("SPACETIME_FULL_FAULT_MATRIX", "") in {"1", "true", "yes"}
 
 
@@ -61,7 +84,6 @@ def test_fault_is_caught_by_its_family(fault: str, family: str, mode: str, tmp_p
     run = run_probes(
         tmp_path,
         f"--st-embedded-fault={fault}",
-        "--st-examples=5",
         *PROFILE_FOR_MODE[mode],
         selection=selection,
     )
@@ -83,3 +105,5 @@ def test_fault_is_caught_by_its_family(fault: str, family: str, mode: str, tmp_p
         assert family in failing, f"{fault} not caught by {family}; failing: {sorted(failing)}"
     else:
         assert failing == {family}, f"{fault}: expected {family} to fail; failing: {failing}"
+    probes = {probe.split("::", 1)[1] for probe in run.failing_probes()}
+    assert PROBES_BUILT_FOR.get(fault, set()) <= probes, (fault, sorted(probes))

@@ -1,6 +1,7 @@
 """The probe suite against the VTT mode, as a user runs it: `pytest probes --st-profile vtt`
-passes on the conforming server, each VTT fault fails the very probe built for it, an
-honest outage fails only the service-health probe, and the SpaceTime default is untouched."""
+passes on the conforming server, an honest outage fails only the service-health probe,
+and the SpaceTime default is untouched. That each VTT fault fails the very probes built
+for it is asserted by the fault matrix (tests/test_fault_matrix.py, PROBES_BUILT_FOR)."""
 
 from __future__ import annotations
 
@@ -52,39 +53,6 @@ def test_spacetime_default_skips_the_new_families(tmp_path: Path) -> None:
                          "health_api": {"skipped"}}  # fmt: skip
     reasons = {r["reason"] for r in run.records if r["kind"] == "outcome" and r["reason"]}
     assert "profile embedded names no metrics endpoint (metrics.path)" in reasons
-
-
-# Each VTT fault and the probes that exist to catch it.
-CAUGHT_BY = {
-    "vtt-ready-200-when-unhealthy": {"test_readiness_follows_critical_checks"},
-    "vtt-live-fails-on-critical": {"test_liveness_ignores_dependencies"},
-    "vtt-status-inconsistent": {"test_status_consistent_with_checks"},
-    "vtt-unhealthy-200": {"test_health_status_code"},
-    "vtt-health-slow": {"test_response_time[health]", "test_reported_check_times"},
-    "vtt-schema-missing-version": {"test_health_schema"},
-    "metrics-not-prometheus-text": {"test_exposition_is_prometheus_text"},
-    "metrics-counter-reset": {"test_counters_only_grow"},
-    "metrics-missing-family": {"test_required_families"},
-    "metrics-histogram-no-inf": {"test_histograms_have_le_buckets"},
-    "metrics-high-5xx": {"test_error_ratio"},
-    "metrics-slow-p95": {"test_p95_latency"},
-}
-
-
-def test_every_vtt_fault_names_its_probes() -> None:
-    from refserver.faults import FAULTS
-
-    assert set(CAUGHT_BY) == {name for name, fault in FAULTS.items() if fault.mode == "vtt"}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("fault", sorted(CAUGHT_BY))
-def test_fault_fails_the_probe_built_for_it(fault: str, tmp_path: Path) -> None:
-    module = "test_health_api" if fault.startswith("vtt-") else "test_metrics"
-    run = run_probes(tmp_path, "--st-profile=vtt", f"--st-embedded-fault={fault}", "-k", module)
-    failing = {probe.split("::", 1)[1] for probe in run.failing_probes()}
-    assert run.returncode == 1, run.output[-3000:]
-    assert CAUGHT_BY[fault] <= failing, (fault, failing)
 
 
 @pytest.mark.parametrize(("check", "status"), [("database", "unhealthy"), ("memory", "degraded")])

@@ -196,18 +196,6 @@ def latest_run(records: Iterable[Record]) -> str | None:
     return order[-1] if order else None
 
 
-def read_load_records(path: Path) -> tuple[list[Record], str | None]:
-    """Every record of a results file (the SLO module's one reader) and what it skipped:
-    a bad line is left out and said, never a reason to lose the rest."""
-    from slo.sources import read_results
-    from slo.store import IngestResult
-
-    result = IngestResult(str(path))
-    records = list(read_results(path, result))
-    skipped = result.skipped()
-    return records, None if skipped is None else f"{path}: {skipped}"
-
-
 def _misses(row: dict[str, Any], sla_ms: float, limits: Limits) -> tuple[str, ...]:
     """Every limit the stage misses, each with its figure, its unit and its limit."""
     misses = []
@@ -341,8 +329,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     args = parser.parse_args(argv)
+    from slo.sources import read_all  # the file reader (httpx, sqlite3) only for the command
+
     try:
-        records, skipped = read_load_records(args.results)
+        records, skipped = read_all(args.results)
     except SloError as exc:
         print(f"loadtests.capacity: {exc}", file=sys.stderr)
         return 2

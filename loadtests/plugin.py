@@ -259,8 +259,9 @@ def _write_summary(path: Path, body: dict[str, Any]) -> None:
 
 
 def _print_capacity(results: Path, run_id: str, policy: Any) -> None:
-    from loadtests.capacity import Limits, build, read_load_records
+    from loadtests.capacity import Limits, build
     from slo.errors import SloError
+    from slo.sources import read_all
 
     limits = Limits(
         percentile=policy.percentile,
@@ -268,7 +269,7 @@ def _print_capacity(results: Path, run_id: str, policy: Any) -> None:
         max_rate_limited_ratio=policy.max_rate_limited_ratio,
     )
     try:
-        records, _ = read_load_records(results)  # the file this run just wrote
+        records, _ = read_all(results)  # the file this run just wrote
         report = build(records, run_id=run_id, limits=limits)
     except (SloError, ValueError):
         return

@@ -335,11 +335,12 @@ def _capacity_rows_from_files(
     from loadtests import capacity as load_capacity
     from slo.records import Aggregate
     from slo.runs import run_order
+    from slo.sources import read_all
 
     runs: dict[str, list[Aggregate]] = {}
     every: list = []
     for path in args.files:
-        records, skipped = load_capacity.read_load_records(path)
+        records, skipped = read_all(path)
         every += records
         for record in records:
             if isinstance(record, Aggregate):

@@ -28,7 +28,7 @@ def open_results(path: Path) -> BinaryIO:
 
 def read_json_lines(path: Path) -> list[dict[str, Any]]:
     """Every JSON object of a results file, for readers that want the raw records
-    (notices, GitLab metrics, the capacity table) rather than the ledger's typed ones.
+    (notices, GitLab metrics) rather than the typed ones (``slo.sources.read_all``).
 
     A line that does not parse (a killed run's last line) or is not an object is
     skipped: the SLO ingest (``slo.sources.read_results``) is where such lines are

@@ -59,6 +59,17 @@ def read_results(path: Path, result: IngestResult) -> Iterator[Record]:
                     result.problems.append(f"line {lineno}: {reason}")
 
 
+def read_all(path: Path) -> tuple[list[Record], str | None]:
+    """Every record of a results file and, when any line was left out, the one line
+    that says so (``path: N bad line(s) skipped (first: ...)``), for the readers that
+    report rather than ingest (the capacity commands): a bad line is said, never a
+    reason to lose the rest."""
+    result = IngestResult(str(path))
+    records = list(read_results(path, result))
+    skipped = result.skipped()
+    return records, None if skipped is None else f"{path}: {skipped}"
+
+
 def ingest_files(
     ledger: Ledger, paths: Sequence[Path], slos: Sequence[Slo], now: float
 ) -> list[IngestResult]:

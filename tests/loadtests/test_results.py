@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from loadtests.capacity import build, read_load_records
+from loadtests.capacity import build
 from loadtests.latency import LatencyBook, merge_encoded
 from loadtests.results import LoadResults, RunInfo, without_credentials
 from loadtests.stages import StageLog
 from loadtests.traffic import Outcome
 from probes.results import SCHEMA
+from slo.sources import read_all
 
 INFO = RunInfo("ab" * 16, "http://127.0.0.1:8080", "local", "adhoc", None)
 COMMON = {"schema", "kind", "run_id", "seq", "source", "target", "environment"}
@@ -59,7 +60,7 @@ def test_a_truncated_last_line_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "load.jsonl"
     write_run(path, [(0.0, {"index": 0, "users": 1, "rate_per_s": None}, 1.0)])
     path.write_text(path.read_text() + '{"schema": "spacetime-pro')
-    assert len(read_load_records(path)[0]) == 3
+    assert len(read_all(path)[0]) == 3
 
 
 def test_a_failed_write_is_remembered_not_raised(tmp_path: Path) -> None:
@@ -85,7 +86,7 @@ def test_capacity_report_finds_the_knee(tmp_path: Path) -> None:
         stage = {"index": index, "users": users, "rate_per_s": None}
         rows += [(index * 20 + i * 0.1, stage, latency) for i in range(200)]
     write_run(path, rows)
-    report = build(read_load_records(path)[0], run_id=INFO.run_id)
+    report = build(read_all(path)[0], run_id=INFO.run_id)
     assert [r.index for r in report.rows] == [0, 1, 2]
     assert report.rows[0].offered_rps == report.rows[0].achieved_rps == 200 / 20
     assert report.knee is not None and report.knee.users == 20

@@ -40,6 +40,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return SharedFixtureScheduling(config, log)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with `slow` tests first, each module kept whole (its fixtures built once).
+
+    xdist hands out tests in this order: the long ones start early and the
+    short ones fill the end, so both workers finish together instead of one
+    waiting on the wheel build that happened to come last.
+    """
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """A `cpu_heavy` test runs alone across xdist workers; the others share the machine.

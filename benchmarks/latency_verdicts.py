@@ -45,6 +45,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from probes.pacer import paced  # noqa: E402
+from probes.profile import RateLimit, Sla  # noqa: E402
 from probes.schedule import Dispatcher, Plan, plan_for, report, service_time_ms, simulate  # noqa: E402
 from probes.stats import (  # noqa: E402
     Decision,
@@ -59,11 +61,13 @@ from probes.stats import (  # noqa: E402
 THRESHOLD_MS = 200.0
 PERCENTILE = 95.0
 CONFIDENCE = 0.95
-MIN_SAMPLES, BATCH, MAX_SAMPLES = 20, 20, 120
+MIN_SAMPLES, MAX_SAMPLES = Sla().min_samples, Sla().max_samples
+OLD_BATCH = 20  # the procedure this replaced looked every 20 samples
 TIMEOUT_MS = 10_000.0
 WARMUP = 5
 TAIL_HORIZON_MS = 10 * THRESHOLD_MS
-BUDGET_RATE = 50 * 0.8 / 2  # a 50/s profile: half the paced budget, as the probe plans
+# A 50/s profile's paced rate, one pytest process: what the probe plans with.
+BUDGET_RATE = paced(50, 50, RateLimit(rate_per_second=50, burst=50).pace_ratio)[0]
 
 Service = Callable[[int, float], float]  # (request number from the first warm-up, time s) -> ms
 
@@ -129,7 +133,7 @@ class Tally:
 
 def old_verdict(samples: Sequence[float]) -> bool:
     """The replaced procedure: a fresh exact test at each look, the point estimate at the end."""
-    for n in range(MIN_SAMPLES, MAX_SAMPLES + 1, BATCH):
+    for n in range(MIN_SAMPLES, MAX_SAMPLES + 1, OLD_BATCH):
         x = sum(1 for v in samples[:n] if v > THRESHOLD_MS)
         if binomial_sf(x, n, 0.05) < 0.05 and x / n > 0.05:
             return True
@@ -163,13 +167,15 @@ def one_endpoint(service: Service, rate: float, design) -> tuple[Decision, int, 
     return verdict.decision, verdict.samples, old_verdict(before.corrected)
 
 
-def simulate_scenario(scenario: Scenario, runs: int, endpoints: int, seed: int) -> Tally:
+def simulate_scenario(
+    scenario: Scenario, runs: int, endpoints: int, seed: int, batch: int
+) -> Tally:
     design = sequential_design(
         percentile_q=PERCENTILE,
         confidence=CONFIDENCE,
         endpoints=endpoints,
         min_samples=MIN_SAMPLES,
-        batch=BATCH,
+        batch=batch,
         max_samples=MAX_SAMPLES,
     )
     rng = random.Random(f"{seed}-{scenario.name}")
@@ -218,7 +224,7 @@ def simulated(args: argparse.Namespace) -> None:
         confidence=CONFIDENCE,
         endpoints=m,
         min_samples=MIN_SAMPLES,
-        batch=BATCH,
+        batch=args.batch,
         max_samples=MAX_SAMPLES,
     )
     at_p0 = crossing_probability(design.looks, design.breach.bounds, design.p0, "upper")
@@ -266,7 +272,7 @@ def simulated(args: argparse.Namespace) -> None:
     print(head)
     started = time.perf_counter()
     for scenario in conforming:
-        t = simulate_scenario(scenario, args.runs, m, args.seed)
+        t = simulate_scenario(scenario, args.runs, m, args.seed, args.batch)
         print(
             f"  {scenario.name:<38}{t.runs:>5}{t.any_breach / t.runs:>13.2%}"
             f"{upper_bound(t.any_breach, t.runs):>10.2%}{t.breach / t.endpoints:>8.2%}"
@@ -280,7 +286,7 @@ def simulated(args: argparse.Namespace) -> None:
         f"{'mean n':>8}{'before':>9}"
     )
     for scenario in faults:
-        t = simulate_scenario(scenario, args.runs, m, args.seed)
+        t = simulate_scenario(scenario, args.runs, m, args.seed, args.batch)
         print(
             f"  {scenario.name:<38}{t.runs:>5}{t.caught / t.runs:>13.1%}{'':>10}{'':>8}"
             f"{t.met / t.endpoints:>7.0%}{t.inconclusive / t.endpoints:>8.0%}"
@@ -491,6 +497,9 @@ def main() -> int:
     )
     parser.add_argument("--endpoints", type=int, default=11, help="latency probes per run (m)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--batch", type=int, default=Sla().batch, help="samples between looks (the profile's)"
+    )
     parser.add_argument("--fidelity-samples", type=int, default=120)
     parser.add_argument("--real-runs", type=int, default=1)
     parser.add_argument(

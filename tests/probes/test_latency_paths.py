@@ -71,7 +71,9 @@ def test_a_probe_the_machine_stops_now_and_then_does_not_blame_the_target(
     target, and a breach through a 150 ms path). Met, or inconclusive because
     the probe could not keep its schedule; never a breach, never a charged wait.
     """
-    with stalled_now_and_then("probes/test_latency.py") as stalls:
+    # Stalls of 0.5 s every 1.2 s: an endpoint's sampling (under a second) nearly always
+    # meets one; lateness over 300 ms below shows which did.
+    with stalled_now_and_then("probes/test_latency.py", every_s=1.2, length_s=0.5) as stalls:
         run = _latency_probes(tmp_path, "--latency-ms", "90")
     assert len(stalls) >= 3, "the staller never stopped the probe"
     assert run.returncode == 0, run.output[-3000:]
@@ -80,10 +82,10 @@ def test_a_probe_the_machine_stops_now_and_then_does_not_blame_the_target(
         measured = record["measured"]
         assert record["outcome"] in {"passed", "skipped"}, record
         assert measured["charged_samples"] == 0, measured
-    # An endpoint's probe lasts about a second, so not every one meets a stall; the
-    # stalls that were met were seen as the probe's own lateness, never the target's.
+    # Not every endpoint's sampling meets a stall; the stalls that were met were seen
+    # as the probe's own lateness, never the target's.
     stalled = [r for r in records if r["measured"]["lateness_max_ms"] > 300]
-    assert len(stalled) >= 3, [r["measured"]["lateness_max_ms"] for r in records]
+    assert len(stalled) >= 2, [r["measured"]["lateness_max_ms"] for r in records]
 
 
 def test_target_across_a_150ms_jittery_path_is_not_a_breach(tmp_path: Path) -> None:

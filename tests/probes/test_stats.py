@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from probes.profile import Sla
 from probes.stats import (
     Decision,
     Side,
@@ -176,6 +177,15 @@ def test_default_design_known_case() -> None:
     assert d.looks == (20, 40, 60, 80, 100, 120)
     assert d.breach.bounds == (6, 8, 10, 11, 13, 15)
     assert d.met.bounds == (-1, -1, -1, 0, 1, 1)  # 80 clean samples prove it, or 1 in 100
+    assert d.breach.error <= 0.05 / 11 and d.met.error <= 0.05
+
+
+def test_the_profiles_design_looks_every_10_samples_at_the_same_errors() -> None:
+    sla = Sla()
+    d = design(11, min_samples=sla.min_samples, batch=sla.batch, max_samples=sla.max_samples)
+    assert d.looks == (20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120)
+    assert d.breach.bounds == (6, 7, 8, 9, 10, 11, 11, 12, 13, 14, 15)
+    assert d.met.bounds == (-1, -1, -1, -1, -1, 0, 0, 0, 1, 1, 1)  # met at 70 clean samples
     assert d.breach.error <= 0.05 / 11 and d.met.error <= 0.05
 
 

@@ -10,10 +10,12 @@ say what they measured through a `ProbeContext`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from probes import profile as profiles
@@ -59,6 +61,10 @@ class Run:
     budget_s: float | None = None  # --st-budget: rotate the matrix to fit
     slot: int = 0  # --st-slot: which slice a budgeted run sends
     coverage: dict[str, Any] | None = None  # what a budgeted run sent and left (a record)
+    # Per base URL, the transport every client of it uses; None: the network (the probes'
+    # own deadline transport). Injected where a family runs in-process (unit tests);
+    # never sent over the wire to xdist workers, which always use the network.
+    transport: Callable[[str], httpx.BaseTransport] | None = None
 
     def __post_init__(self) -> None:
         limit = self.profile.rate_limit
@@ -173,6 +179,7 @@ class Run:
             allow_mutating=self.mutating_allowed,
             ca_file=self.ca_file,
             secrets=self.secrets,
+            transport=None if self.transport is None else self.transport(base_url),
             breaker=self.breaker(base_url),
         )
 

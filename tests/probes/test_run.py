@@ -1,0 +1,96 @@
+"""`probes.run.Run` as a plain object: built without pytest, its clients on an injected transport.
+
+The transport is httpx's in-process `MockTransport` (a unit test of the run's
+wiring: preflight, breaker, sample records, redaction); the probes against a
+real server are the fault matrix's and tests/test_suite.py's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from probes import profile as profiles
+from probes.run import Run
+from probes.target import Target
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwcm9iZSJ9.c2lnbmF0dXJlLW9mLWEtdGVzdA"
+
+
+def _run(
+    tmp_path: Path,
+    handler: Callable[[httpx.Request], httpx.Response],
+    seen: list[str] | None = None,
+) -> Run:
+    """A run on `handler`; `seen` collects the base URLs the transport was asked for."""
+    seen = [] if seen is None else seen
+
+    def transport(base_url: str) -> httpx.BaseTransport:
+        seen.append(base_url)
+        return httpx.MockTransport(handler)
+
+    run = Run(
+        profile=profiles.builtin("embedded"),
+        target=Target("http://target.invalid:8080", None, TOKEN, "signing-secret", False),
+        run_id="unit",
+        allow_mutating=False,
+        examples=1,
+        state_dir=tmp_path / "state",
+        results_path=tmp_path / "results.jsonl",
+        controller=True,
+        transport=transport,
+    )
+    run.writer.prepare()
+    return run
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_the_clients_of_a_run_use_its_transport_and_their_samples_are_recorded(
+    tmp_path: Path,
+) -> None:
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(f"{request.method} {request.url.path} {request.headers['authorization']}")
+        return httpx.Response(200, json={"ok": True})
+
+    seen: list[str] = []
+    run = _run(tmp_path, handler, seen)
+    assert run.preflight() is None
+    run.writer.finish()
+    assert seen == ["http://target.invalid:8080"]
+    first_get = next(e for e in run.profile.endpoints if e.method == "GET")
+    assert asked == [f"GET {first_get.path} Bearer {TOKEN}"]
+    (sample,) = [r for r in _records(run.results_path) if r["kind"] == "sample"]
+    assert (sample["family"], sample["status"], sample["endpoint"]) == (
+        "preflight",
+        200,
+        first_get.path,
+    )
+    assert TOKEN not in run.results_path.read_text()
+
+
+def test_a_target_that_does_not_answer_opens_the_breaker_once(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    run = _run(tmp_path, handler)
+    reason = run.preflight()
+    run.writer.finish()
+    assert reason is not None and reason.startswith("target unreachable"), reason
+    assert run.breaker(run.target.base_url).open
+    assert run.to_wire()["unavailable"] == {run.target.base_url: reason}
+
+
+def test_the_wire_form_leaves_the_transport_behind(tmp_path: Path) -> None:
+    run = _run(tmp_path, lambda request: httpx.Response(200))
+    worker = Run.from_wire(run.to_wire())
+    run.writer.finish()
+    assert worker.transport is None and worker.controller is False
+    assert worker.profile == run.profile and worker.target == run.target

@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from reliability.report import write_tables
@@ -20,24 +20,34 @@ from support import SELF_TEST_REPORTS, pushgateway_at, render_fault_table
 # Modules whose tests share one costly module fixture (a whole probe run of 20-25 s):
 # each runs on one xdist worker, so the fixture is built once, not once per worker.
 SHARED_FIXTURE_MODULES = frozenset({"tests/test_suite.py", "tests/probes/test_vtt_probes.py"})
+# Modules whose tests all run alone (cpu_heavy): on one worker, back to back, so the
+# machine is handed over once per module, not once per test (see the lock below).
+HEAVY_MODULES = frozenset({
+    "tests/loadtests/test_locust_distributed.py", "tests/loadtests/test_locust_faults.py",
+    "tests/loadtests/test_locust_progress.py", "tests/loadtests/test_locust_runs.py",
+    "tests/reliability/test_refserver_load.py",
+})  # fmt: skip
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Each test its own unit, as `load` does, except SHARED_FIXTURE_MODULES' (one unit each).
+    """Each test its own unit, as `load` does, but each module listed above is one unit.
 
-    With plain `load` the tests of such a module are spread over both workers
-    and each builds the fixture (seen on CI: two 25 s probe runs where one was
-    meant). `--dist loadgroup` with marks would say it better, but pytest 9.2
-    ignores the test-id suffix xdist 3.8 groups by (pytest-xdist issue 1386).
+    With plain `load` the tests of a shared-fixture module are spread over both
+    workers and each builds the fixture (seen on CI: two 25 s probe runs where
+    one was meant). `--dist loadgroup` with marks would say it better, but
+    pytest 9.2 ignores the test-id suffix xdist 3.8 groups by (pytest-xdist
+    issue 1386).
     """
     from xdist.scheduler import LoadScopeScheduling
 
-    class SharedFixtureScheduling(LoadScopeScheduling):
+    one_worker = SHARED_FIXTURE_MODULES | HEAVY_MODULES
+
+    class ModuleUnitScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            return module if module in SHARED_FIXTURE_MODULES else nodeid
+            return module if module in one_worker else nodeid
 
-    return SharedFixtureScheduling(config, log)
+    return ModuleUnitScheduling(config, log)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -59,7 +69,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     latency probe times a real server: a Locust run saturating a core on the
     other worker of a 2-core CI machine is what made them flap, not the code.
     Held around the whole protocol, so module and session fixtures set up or
-    torn down on the item's behalf are covered too.
+    torn down on the item's behalf are covered too; kept from one heavy test to
+    the next on the same worker, so the other worker does not squeeze a test in
+    between each pair (HEAVY_MODULES keeps a module's heavy tests together).
     """
     workerinput = getattr(item.config, "workerinput", None)
     if workerinput is None:  # not under xdist: nothing runs beside us
@@ -67,18 +79,31 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return
     stem = Path(tempfile.gettempdir()) / f"spacetime-selftest-{workerinput['testrunuid']}"
     heavy = item.get_closest_marker("cpu_heavy") is not None
-    # The turnstile keeps a waiting heavy test from starving: once it queues,
-    # no new test takes the shared lock until it has had its turn.
-    with open(f"{stem}.turnstile", "a+") as turnstile, open(f"{stem}.lock", "a+") as share:
-        fcntl.flock(turnstile, fcntl.LOCK_EX)
-        try:
-            fcntl.flock(share, fcntl.LOCK_EX if heavy else fcntl.LOCK_SH)
-        finally:
-            fcntl.flock(turnstile, fcntl.LOCK_UN)
-        try:
-            yield
-        finally:
+    keep = heavy and nextitem is not None and nextitem.get_closest_marker("cpu_heavy") is not None
+    if heavy and _HELD:  # the previous test was heavy too and kept the machine for us
+        share = _HELD.pop()
+    else:
+        share = open(f"{stem}.lock", "a+")  # noqa: SIM115 (may outlive this call: _HELD)
+        # The turnstile keeps a waiting heavy test from starving: once it queues,
+        # no new test takes the shared lock until it has had its turn.
+        with open(f"{stem}.turnstile", "a+") as turnstile:
+            fcntl.flock(turnstile, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(share, fcntl.LOCK_EX if heavy else fcntl.LOCK_SH)
+            finally:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        if keep:  # the next test on this worker is heavy: hand the machine straight on
+            _HELD.append(share)
+        else:
             fcntl.flock(share, fcntl.LOCK_UN)
+            share.close()
+
+
+# The exclusive lock a heavy test kept for the heavy test after it (at most one).
+_HELD: list[IO[str]] = []
 
 
 @pytest.fixture

@@ -102,7 +102,11 @@ def test_step_shape_writes_stages_and_both_capacity_reports_read_them(
     assert run.returncode == 0, run.output[-3000:]
     stages_seen = {(a["stage"]["index"], a["stage"]["users"]) for a in run.aggregates()}
     assert stages_seen == {(0, 2), (1, 4)}
-    assert all(a["bucket_s"] == 2 for a in run.aggregates())
+    # 2 s buckets on a grid that restarts at the stage change; only the run's last bucket
+    # may be cut short, at the run's end (loadtests.latency.LatencyBook.span_of).
+    last = max(a["ts"] for a in run.aggregates())
+    assert all(a["bucket_s"] == 2 for a in run.aggregates() if a["ts"] != last)
+    assert all(0 < a["bucket_s"] <= 2 for a in run.aggregates())
     assert "| stage | users |" in run.stderr and "\ncapacity (highest stage whose" in run.stderr
     results = tmp_path / "run0" / "results.jsonl"
     run_id = run.records[0]["run_id"]

@@ -172,7 +172,7 @@ def test_crossing_is_monotone_in_the_true_exceedance_ratio(p, q) -> None:
     )
 
 
-def test_default_design_known_case() -> None:
+def test_looks_every_20_samples_known_case() -> None:
     d = design(11)
     assert d.looks == (20, 40, 60, 80, 100, 120)
     assert d.breach.bounds == (6, 8, 10, 11, 13, 15)

@@ -9,15 +9,15 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from cirunner import ROOT
+from support import loopback_http
 
 from slo import cli as slo_cli
 from slo import synth
@@ -74,15 +74,9 @@ def gitlab_api(jobs: list[dict], artifacts: dict[int, bytes]) -> Iterator[dict]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    seen["url"] = f"http://127.0.0.1:{server.server_address[1]}/api/v4"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with loopback_http(Handler) as url:
+        seen["url"] = f"{url}/api/v4"
         yield seen
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def restore(workdir: Path, api: str | None, token: str | None = TOKEN) -> str:

@@ -1,4 +1,8 @@
-"""The probes' pytest plugin: options, the target, pacing, results and one-line failures.
+"""The probes' pytest plugin: hooks and fixtures; what they decide lives elsewhere.
+
+The options are checked and turned into the `Run` by `probes.options` (pure but
+for reading the files they name), reporting is `probes.reporting`'s, the run itself
+`probes.run`'s; this module wires them into pytest.
 
 Active only when the run collects the `probes` package, so the project's own
 self-tests (`pytest tests`) load it without side effects. With pytest-xdist,
@@ -20,13 +24,13 @@ from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from probes import profile as profiles
 from probes.budget import Case, fit, group_of
 from probes.checks import ProbeFailure
-from probes.client import MutationRefused, ProbeClient, one_line, ssl_context
+from probes.client import MutationRefused, ProbeClient, one_line
+from probes.options import Options, make_run, settle, target_source
 from probes.outcomes import Inconclusive, TargetUnavailable
 from probes.plan import NOTHING, Cost, RequestPlan, processes, split_nodeid
 from probes.plan import from_record as plan_from_record
@@ -34,9 +38,8 @@ from probes.redact import redact
 from probes.reporting import PROBES_DIR, Recorder, attach_exchange, family_of
 from probes.results import new_run_id, suite_commit
 from probes.run import RUN, ProbeContext, Run
-from probes.target import EmbeddedServer, Target, TargetError, jwt_problem, read_secret_file
+from probes.target import Target, TargetError
 
-DEFAULT_REPORTS = Path("reports")
 WIRE_KEY = "spacetime_probes_run"
 
 
@@ -170,125 +173,6 @@ def is_probe_run(config: pytest.Config) -> bool:
     return False
 
 
-def _resolve_profile(config: pytest.Config) -> profiles.Profile:
-    spec = config.getoption("st_profile")
-    if spec is None:
-        spec = "spacetime" if config.getoption("st_target") else "embedded"
-    try:
-        profile = profiles.load(spec)
-    except RecursionError:  # PyYAML's composer recurses once per nesting level
-        raise profiles.ProfileError(f"{spec}: nested too deeply to be a profile") from None
-    except profiles.ProfileError:
-        raise
-    except Exception as exc:  # a loader bug must still reach the user as one line
-        raise profiles.ProfileError(
-            f"{spec}: cannot load the profile ({type(exc).__name__}: {exc})"
-        ) from None
-    timeout = config.getoption("st_timeout")
-    if timeout is not None:
-        seconds = _number("--st-timeout", timeout, low=0.0, high=300.0)
-        if seconds <= 0:
-            raise profiles.ProfileError("--st-timeout must be more than 0 seconds")
-        profile = profile.model_copy(update={"request_timeout_s": seconds})
-    return profile
-
-
-def _number(option: str, text: str, *, low: float, high: float) -> float:
-    """An option's number, parsed at the edge: a bad one is one line naming the option."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise profiles.ProfileError(f"{option}: {text!r} is not a number") from None
-    if not low <= value <= high:  # NaN fails this too
-        raise profiles.ProfileError(f"{option}: {text} is outside {low:g} to {high:g}")
-    return value
-
-
-SLOT_PERIOD_S = 300  # the schedule docs/gitlab.md sets up: a run every 5 minutes
-
-
-def _slot(text: str | None) -> int:
-    """--st-slot, else the clock's 5-minute period: successive runs, successive slices."""
-    if text is None:
-        return int(time.time() // SLOT_PERIOD_S)
-    value = _number("--st-slot", text, low=0, high=2**63)
-    if value != int(value):
-        raise profiles.ProfileError("--st-slot: expected a whole number")
-    return int(value)
-
-
-def _ca_file(config: pytest.Config) -> str | None:
-    path = config.getoption("st_ca_file")
-    if path:
-        try:
-            ssl_context(path)
-        except ValueError as exc:
-            raise TargetError(f"--st-ca-file: {exc}") from None
-    return path or None
-
-
-def _resolve_target(
-    config: pytest.Config, profile: profiles.Profile
-) -> tuple[Target, EmbeddedServer | None]:
-    url = config.getoption("st_target") or profile.target
-    secret_file = config.getoption("st_secret_file")
-    if url is None:
-        log = config.getoption("st_request_log")
-        server = EmbeddedServer(
-            rate_per_second=profile.rate_limit.rate_per_second,
-            burst=profile.rate_limit.burst,
-            scenes=profile.scenes,
-            mode=profile.kind,
-            faults=tuple(config.getoption("st_embedded_fault")),
-            request_log=Path(log) if log else None,
-            claims=profile.auth.model_dump(),
-        )
-        return server.start(), server
-    if config.getoption("st_embedded_fault"):
-        raise TargetError(
-            "--st-embedded-fault applies only to the embedded server (no --st-target)"
-        )
-    token_file = config.getoption("st_token_file") or profile.token_file
-    if token_file is None:
-        raise TargetError(
-            "a target needs a token: give --st-token-file or token_file in the profile"
-        )
-    manager = config.getoption("st_manager_url") or profile.manager_url
-    token = read_secret_file(token_file, "token file")
-    if "auth" in profile.families:
-        problem = jwt_problem(token)
-        if problem is not None:
-            raise TargetError(f"token file {token_file} does not hold a JWT: {problem}")
-    return (
-        Target(
-            base_url=_base_url("--st-target", url),
-            manager_url=_base_url("--st-manager-url", manager) if manager else None,
-            token=token,
-            secret=read_secret_file(secret_file, "secret file") if secret_file else None,
-            embedded=False,
-        ),
-        None,
-    )
-
-
-def _base_url(option: str, text: str) -> str:
-    """An http(s) base URL without credentials (they would be written to every report)."""
-    try:
-        url = httpx.URL(text.strip())
-    except (httpx.InvalidURL, ValueError, TypeError) as exc:
-        raise TargetError(f"{option}: not a URL ({one_line(str(exc), 120)})") from None
-    if url.scheme not in {"http", "https"} or not url.host:
-        raise TargetError(f"{option}: {one_line(text, 120)!r} is not an http:// or https:// URL")
-    if url.userinfo:
-        raise TargetError(
-            f"{option}: credentials in the URL would be written to every report; "
-            "give the token with --st-token-file"
-        )
-    if url.query or url.fragment:
-        raise TargetError(f"{option}: a base URL takes no query or fragment")
-    return str(url).rstrip("/")
-
-
 def _default_outputs(config: pytest.Config, reports: Path) -> None:
     """JUnit and Allure land in reports/ unless the command line says otherwise."""
     if getattr(config.option, "xmlpath", None) is None and not hasattr(config, "workerinput"):
@@ -306,46 +190,27 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None:
         config.stash[RUN] = Run.from_wire(workerinput[WIRE_KEY])
         return
-    results = Path(config.getoption("st_results") or DEFAULT_REPORTS / "results.jsonl")
-    _default_outputs(config, results.parent)
+    options = Options.from_config(config.getoption)
     try:
-        profile = _resolve_profile(config)
-        examples = _number("--st-examples", config.getoption("st_examples"), low=1, high=10**6)
-        if examples != int(examples):
-            raise profiles.ProfileError("--st-examples: expected a whole number")
-        min_days = _number(
-            "--st-tls-min-days", config.getoption("st_tls_min_days"), low=0.0, high=3650.0
-        )
-        ca_file = _ca_file(config)
-        budget_text = config.getoption("st_budget")
-        budget = (
-            None if budget_text is None
-            else _number("--st-budget", budget_text, low=1.0, high=86400.0)
-        )  # fmt: skip
-        slot = _slot(config.getoption("st_slot"))
-        target, server = _resolve_target(config, profile)
+        settings = settle(options, now=time.time)
+        _default_outputs(config, settings.results_path.parent)
+        source = target_source(options, settings.profile)
+        if isinstance(source, Target):
+            target, server = source, None
+        else:
+            server = source.server()
+            target = server.start()
     except (profiles.ProfileError, TargetError) as exc:
         # One line, whatever the file or field names held (a YAML key can hold a newline).
         raise pytest.UsageError(one_line(str(exc), 1000)) from None
-    metrics = config.getoption("st_tls_metrics")
-    http_metrics = config.getoption("st_http_metrics")
-    run = Run(
-        profile=profile,
-        target=target,
+    run = make_run(
+        settings,
+        target,
         run_id=new_run_id(),
-        allow_mutating=config.getoption("st_allow_mutating"),
-        examples=int(examples),
         state_dir=Path(tempfile.mkdtemp(prefix="spacetime-probes-")),
-        results_path=results,
-        controller=True,
         server=server,
-        ca_file=ca_file,
-        tls_min_days=min_days,
-        tls_metrics_path=Path(metrics) if metrics else results.parent / "tls.prom",
-        http_metrics_path=Path(http_metrics) if http_metrics else results.parent / "http.prom",
-        budget_s=budget,
-        slot=slot,
     )
+    profile = settings.profile
     config.stash[RUN] = run
     run.writer.prepare()
     run.writer.write(

@@ -2,7 +2,7 @@
 
 `Run` holds the resolved profile and target, the shared pacer, the results
 writer and the circuit breakers; the controller builds it from the options
-(probes/plugin.py) and hands it to xdist workers over the wire
+(`probes.options.make_run`) and hands it to xdist workers over the wire
 (`to_wire`/`from_wire`). Probes receive it through the `st_run` fixture and
 say what they measured through a `ProbeContext`.
 """

@@ -47,7 +47,16 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from probes.pacer import paced  # noqa: E402
 from probes.profile import RateLimit, Sla  # noqa: E402
-from probes.schedule import Dispatcher, Plan, plan_for, report, service_time_ms, simulate  # noqa: E402
+from probes.schedule import (  # noqa: E402
+    Dispatcher,
+    Plan,
+    plan_for,
+    report,
+    sequential,
+    service_time_ms,
+    simulate,
+    warm_samples,
+)
 from probes.stats import (  # noqa: E402
     Decision,
     binomial_cdf,
@@ -308,16 +317,16 @@ def measure_p95(url: str, token: str, samples: int) -> tuple[float, float, Plan]
         def send():
             return client.request("GET", "/scenes")
 
-        warm = [send().latency_ms for _ in range(WARMUP)]
+        warm = sequential(send, WARMUP, time.perf_counter)
         plan = plan_for(
             BUDGET_RATE,
-            service_time_ms(warm, TIMEOUT_MS),
+            service_time_ms([s.latency_ms for s in warm], TIMEOUT_MS),
             allowed_ratio=0.05,
             tail_horizon_ms=TAIL_HORIZON_MS,
         )
         with Dispatcher(plan, send, clock=time.perf_counter, sleep=time.sleep) as dispatcher:
             dispatcher.warm()
-            sent = dispatcher.run(samples, lambda done: False)
+            sent = dispatcher.run(samples, lambda done: False, after=warm_samples(warm))
         schedule = report(plan, sent, TIMEOUT_MS)
         return (
             percentile(schedule.corrected, PERCENTILE),

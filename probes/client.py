@@ -223,6 +223,11 @@ class _Transport(httpx.HTTPTransport):
             network_backend=_DeadlineBackend(),
         )
 
+    def open_connections(self) -> int:
+        """httpcore's public view of the pool: a connection the server closed while idle
+        reads as expired (its socket is readable), so it is not counted."""
+        return sum(1 for c in self._pool.connections if not (c.is_closed() or c.has_expired()))
+
 
 # Errors and bodies --------------------------------------------------------------------------
 
@@ -315,20 +320,29 @@ class ProbeClient:
         self.allow_mutating = allow_mutating
         self.secrets = longest_first((*token_parts(token), *secrets))
         self.collateral_429 = 0
+        # (connections the latency family's last warming asked for, connections open
+        # right after it): probes.schedule.needs_warming reads it.
+        self.warmed: tuple[int, int] | None = None
         # Only as many are opened as are used at once.
         limits = httpx.Limits(
             max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS
         )
+        self._pool = None if transport is not None else _Transport(ssl_context(ca_file), limits)
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=False,
-            transport=transport or _Transport(ssl_context(ca_file), limits),
+            transport=transport or self._pool,
             headers={"User-Agent": "spacetime-probes/0.1", "Accept-Encoding": "identity"},
             trust_env=False,
         )
 
     def close(self) -> None:
         self._http.close()
+
+    def open_connections(self) -> int | None:
+        """Connections the pool holds open (busy or idle and still alive); None when the
+        transport is injected and cannot tell."""
+        return None if self._pool is None else self._pool.open_connections()
 
     def request(
         self,
@@ -446,7 +460,15 @@ class ProbeClient:
 
         try:
             wire = headers.wire() if isinstance(headers, _Repeated) else headers
-            request = self._http.build_request(method, url, headers=wire, content=body)
+            opened: list[bool] = []  # httpcore's trace: this request connected
+
+            def trace(event: str, info: object) -> None:
+                if event == "connection.connect_tcp.started":
+                    opened.append(True)
+
+            request = self._http.build_request(
+                method, url, headers=wire, content=body, extensions={"trace": trace}
+            )
         except Exception as exc:  # an unusable URL or header is this request's failure
             return failed(f"{INVALID_REQUEST}{exc.__class__.__name__}: {one_line(str(exc), 200)}")
         started = time.perf_counter()
@@ -489,6 +511,7 @@ class ProbeClient:
             body=scrub_bytes(raw, echoes),
             truncated=truncated or cut,
             latency_ms=elapsed_ms,
+            opened=bool(opened),  # an injected transport (no httpcore) traces nothing
         )
 
 

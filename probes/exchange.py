@@ -32,6 +32,9 @@ class Exchange:
     # Time spent waiting for our own pacer before sending: the client's doing,
     # not the target's, so schedule-corrected latency leaves it out.
     queued_ms: float = 0.0
+    # This request opened its connection (TCP connect, TLS) rather than reusing a
+    # kept-alive one: its latency is not "on a warm connection" (the contract's figure).
+    opened: bool = False
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

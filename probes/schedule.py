@@ -8,9 +8,12 @@ while one request waits out a one-second stall no other is sent, so the
 stall is one slow sample among hundreds (coordinated omission).
 
 So: Little's law sizes the connections (connections >= rate x service time,
-with margin) from the service time seen while warming up, and a dispatcher
-sends each request when it is due on a free connection. A sample is the
-request's own first-byte-to-last-byte latency. Only when all connections
+with margin) from the service time of a few sequential warm-up requests (the
+first samples, `sequential`); the connections are opened and warm before the
+schedule starts (`Dispatcher.warm`, skipped when the client's pool is still as a
+warming left it, `needs_warming`), and a dispatcher sends each request when it is due
+on a free connection. A sample is the request's own first-byte-to-last-byte
+latency. Only when all connections
 were held by the target at the moment a request was due (the target got
 slower than in warm-up: a stall) is the wait for one added to it; that is
 the coordinated-omission correction, limited to the target's doing. Waiting
@@ -28,6 +31,7 @@ shell; its clock and sleep are injected, so even it runs on a fake clock.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import heapq
 import math
 import threading
@@ -155,6 +159,8 @@ class Sent:
     ended: float  # when the request returned
     latency_ms: float | None  # first byte sent to last byte received; None: no answer
     queued_ms: float = 0.0  # waiting for our own pacer, inside the request
+    scheduled: bool = True  # False: a sequential warm-up request, sent before the schedule
+    opened: bool = False  # it opened its connection (Exchange.opened)
 
     @property
     def first_byte(self) -> float:
@@ -312,14 +318,19 @@ class ScheduleReport:
 
 
 def achieved_rate(sent: Sequence[Sent], timings: Sequence[Timing]) -> float:
-    """The rate the probe kept: each send at its due time plus the probe's own lateness."""
-    if len(sent) < 2:
+    """The rate the probe kept on its schedule: each send at its due time plus the probe's
+    own lateness (the sequential warm-up before it keeps no rate, and is left out)."""
+    pairs = [
+        (s, t)
+        for s, t in zip(sorted(sent, key=lambda s: s.index), timings, strict=True)
+        if s.scheduled
+    ]
+    if len(pairs) < 2:
         return math.inf
-    ordered = sorted(sent, key=lambda s: s.index)
-    first = ordered[0].due + timings[0].lateness_ms / 1000
-    last = ordered[-1].due + timings[-1].lateness_ms / 1000
+    first = pairs[0][0].due + pairs[0][1].lateness_ms / 1000
+    last = pairs[-1][0].due + pairs[-1][1].lateness_ms / 1000
     span = last - first
-    return math.inf if span <= 0 else (len(ordered) - 1) / span
+    return math.inf if span <= 0 else (len(pairs) - 1) / span
 
 
 def report(plan: Plan, sent: Sequence[Sent], timeout_ms: float) -> ScheduleReport:
@@ -354,6 +365,50 @@ def simulate(plan: Plan, count: int, service_ms: Callable[[int, float], float]) 
         sent.append(Sent(i, due, ready, woke, acquired, acquired, ended, delay))
         ready = acquired
     return sent
+
+
+def needs_warming(planned: int, open_now: int | None, last: tuple[int, int] | None) -> bool:
+    """Whether the connections must be warmed again before this endpoint's schedule.
+
+    `last` is (connections the client's last warming asked for, connections its pool
+    held open right after). Warming sends `planned` requests at once, which opens as
+    many connections as they needed (on a fast target, fewer than asked: a request
+    reuses one freed a moment before). When the pool still holds at least as many
+    open as right after a warming for at least this many, it is as warm as warming
+    would leave it, and the requests would be spent for nothing. None: the pool
+    cannot tell (an injected transport), or it was never warmed.
+    """
+    if open_now is None or last is None:
+        return True
+    asked, opened = last
+    return planned > asked or open_now < opened
+
+
+def sequential(send: Callable[[], Exchange], count: int, clock: Callable[[], float]) -> list[Sent]:
+    """`count` requests one after another, each sent when the last returned.
+
+    The latency family's warm-up: one request in flight, as light a load as
+    the schedule's, so each answer on a kept-alive connection is a sample like
+    the schedule's (`warm_samples`); their median sizes the plan. Each is sent
+    when due: no lateness, nothing to charge.
+    """
+    sent: list[Sent] = []
+    for index in range(count):
+        began = clock()
+        exchange = send()
+        ended = clock()
+        sent.append(
+            Sent(index, began, began, began, began, began, ended, exchange.latency_ms,
+                 exchange.queued_ms, scheduled=False, opened=exchange.opened)
+        )  # fmt: skip
+    return sent
+
+
+def warm_samples(warmup: Sequence[Sent]) -> list[Sent]:
+    """The warm-up requests that count as samples: those on a warm connection (one that
+    opened its connection measured the handshake too), numbered from 0."""
+    kept = [s for s in warmup if not s.opened]
+    return [dataclasses.replace(s, index=i) for i, s in enumerate(kept)]
 
 
 class Dispatcher:
@@ -396,18 +451,21 @@ class Dispatcher:
         wait_all(futures)
         return [f.result() for f in futures]
 
-    def run(self, limit: int, stop: Callable[[Sequence[Sent]], bool]) -> list[Sent]:
-        """Up to `limit` requests on the schedule; `stop(done)` before each, `done` being the
-        requests completed so far from the first on, in order. Returns every request sent."""
+    def run(
+        self, limit: int, stop: Callable[[Sequence[Sent]], bool], after: Sequence[Sent] = ()
+    ) -> list[Sent]:
+        """Up to `limit` requests in all on the schedule, `after` (the sequential warm-up,
+        already sent) counted first; `stop(done)` before each, `done` being the requests
+        completed so far from the first on, in order. Returns every request sent."""
         futures: list[Future[Sent]] = []
-        done: list[Sent] = []
+        done: list[Sent] = list(after)
         start = self.clock()
         ready = start
-        for i in range(limit):
-            failed = self._collect(futures, done)
+        for i in range(len(after), limit):
+            failed = self._collect(futures, done, len(after))
             if failed or stop(done):
                 break
-            due = start + i * self.plan.interval_s
+            due = start + (i - len(after)) * self.plan.interval_s
             now = self.clock()
             if now < due:
                 self.sleep(due - now)
@@ -424,16 +482,17 @@ class Dispatcher:
             futures.append(self._executor.submit(self._one, i, due, ready, woke, acquired))
             ready = self.clock()
         wait_all(futures)
-        return [f.result() for f in futures]  # the first failure, in order, is raised here
+        return [*after, *(f.result() for f in futures)]  # the first failure is raised here
 
-    def _collect(self, futures: Sequence[Future[Sent]], done: list[Sent]) -> bool:
-        """Move finished requests, in order, into `done`; True when one raised."""
-        while len(done) < len(futures) and futures[len(done)].done():
-            future = futures[len(done)]
+    def _collect(self, futures: Sequence[Future[Sent]], done: list[Sent], prior: int) -> bool:
+        """Move finished requests, in order, into `done` (after its `prior` ones); True when
+        one raised."""
+        while len(done) - prior < len(futures) and futures[len(done) - prior].done():
+            future = futures[len(done) - prior]
             if future.exception() is not None:
                 return True
             done.append(future.result())
-        return any(f.done() and f.exception() is not None for f in futures[len(done) :])
+        return any(f.done() and f.exception() is not None for f in futures[len(done) - prior :])
 
     def _one(self, index: int, due: float, ready: float, woke: float, acquired: float) -> Sent:
         try:

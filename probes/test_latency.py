@@ -2,12 +2,14 @@
 
 The figure is the contract's: first byte sent to last byte received, on a
 warm connection, under the probe's light load. A few sequential warm-up
-requests measure the service time; Little's law sizes the connections
-(`probes.schedule.plan_for`) so that the probe never queues behind its own
-requests; then an open schedule sends each request when it is due on a free
-connection. A stall still shows: requests due during it meet it, and when
-it holds every connection, the wait for one is charged to the requests that
-waited (the coordinated-omission correction, limited to the target's doing).
+requests, the first samples but for one that opened its connection, measure the
+service time; Little's law sizes the connections (`probes.schedule.plan_for`) so
+that the probe never queues behind its own requests; they are opened and warmed
+(unless the client's pool holds them open from the last endpoint); then an open
+schedule sends each request when it is due on a free connection. A stall still shows:
+requests due during it meet it, and when it holds every connection, the wait for
+one is charged to the requests that waited (the coordinated-omission
+correction, limited to the target's doing).
 
 Sampling is sequential with exact group-sequential boundaries
 (`probes.stats.sequential_design`): looks at min_samples, +batch, ...,
@@ -36,14 +38,16 @@ from probes.plan import Cost, processes
 from probes.profile import Endpoint
 from probes.run import RUN, ProbeContext, Run
 from probes.schedule import (
-    LEAST_CONNECTIONS,
     POOL_CONNECTIONS,
     Dispatcher,
     Plan,
     ScheduleReport,
     Sent,
+    needs_warming,
     plan_for,
     report,
+    sequential,
+    warm_samples,
 )
 from probes.schedule import service_time_ms as warmup_service_ms
 from probes.stats import (
@@ -58,7 +62,7 @@ from probes.stats import (
 )
 
 HEALTH = Endpoint(method="GET", path="/health", auth=False)
-WARMUP_REQUESTS = 5  # sequential, not samples: the median sizes the plan
+WARMUP_REQUESTS = 5  # sequential, samples but for a connection's first: the median sizes the plan
 # Spare connections cover slow answers of up to this many thresholds (see plan_for).
 TAIL_HORIZON_THRESHOLDS = 10
 
@@ -101,12 +105,12 @@ def _measure(
     def send() -> Exchange:
         return client.request(endpoint.method, endpoint.path, json_body=body)
 
-    warmup = [send().latency_ms for _ in range(WARMUP_REQUESTS)]
+    warmup = sequential(send, WARMUP_REQUESTS, time.perf_counter)
     plan = plan_for(
         # An equal share of the paced budget per pytest process (the xdist workers, or
         # this one alone), so a concurrent worker keeps its own share.
         run.pacer.rate_per_second / processes(),
-        warmup_service_ms(warmup, timeout_ms),
+        warmup_service_ms([s.latency_ms for s in warmup], timeout_ms),
         allowed_ratio=design.p0,
         tail_horizon_ms=TAIL_HORIZON_THRESHOLDS * sla.threshold_ms,
     )
@@ -124,8 +128,11 @@ def _measure(
         return verdict.decision is not Decision.CONTINUE
 
     with Dispatcher(plan, send, clock=time.perf_counter, sleep=time.sleep) as dispatcher:
-        dispatcher.warm()
-        sent = dispatcher.run(design.looks[-1], decided)
+        if needs_warming(plan.connections, client.open_connections(), client.warmed):
+            dispatcher.warm()
+            opened = client.open_connections()
+            client.warmed = None if opened is None else (plan.connections, opened)
+        sent = dispatcher.run(design.looks[-1], decided, after=warm_samples(warmup))
     return report(plan, sent, timeout_ms)
 
 
@@ -239,9 +246,8 @@ def test_manager_health_latency_sla(
 
 
 def planned_requests(run: Run, tests: list[tuple[str, str]]) -> Cost:
-    """Per endpoint: the warm-up, one request per connection to open them, then samples
-    from the first look to the last (a verdict stops the sampling at its look)."""
+    """Per endpoint: samples from the first look to the last (a verdict stops the sampling
+    at its look), the warm-up's among them; at most, one warm-up request that opened a
+    connection and one request per connection to warm them."""
     design = design_for(run)
-    low = WARMUP_REQUESTS + LEAST_CONNECTIONS + design.looks[0]
-    high = WARMUP_REQUESTS + POOL_CONNECTIONS + design.looks[-1]
-    return Cost(low, high) * len(tests)
+    return Cost(design.looks[0], 1 + POOL_CONNECTIONS + design.looks[-1]) * len(tests)

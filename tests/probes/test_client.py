@@ -3,6 +3,8 @@ no mutation of production, secrets scrubbed from what comes back, one-line error
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import socket
 import threading
 import time
@@ -13,7 +15,7 @@ from collections.abc import Iterator
 import httpcore
 import httpx
 import pytest
-from support import mint_token
+from support import loopback_http, mint_token
 
 from probes import client as client_module
 from probes.client import MutationRefused, ProbeClient, decode_body, one_line, resolve
@@ -230,3 +232,47 @@ def test_unresolvable_name_is_one_line() -> None:
     exchange = client.request("GET", "/status")
     assert exchange.status is None and exchange.error is not None
     assert exchange.error.startswith("cannot connect") and "\n" not in exchange.error
+
+
+def test_the_pool_counts_the_connections_it_holds_open() -> None:
+    """Against a real loopback server: requests at once open as many connections; when the
+    server closes them while idle, the pool reads them as gone (and the next one opens)."""
+    release = threading.Barrier(3, timeout=10)
+
+    class KeepAlive(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            if self.path == "/together":
+                release.wait()
+            close = self.path == "/close"
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            if close:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with contextlib.ExitStack() as stack:
+        base = stack.enter_context(loopback_http(KeepAlive))
+        client = ProbeClient(base, token=None, timeout_s=5, pacer=None)
+        stack.callback(client.close)
+        assert client.open_connections() == 0
+        first = client.request("GET", "/")
+        assert first.opened and client.open_connections() == 1
+        assert not client.request("GET", "/").opened  # kept alive
+        threads = [threading.Thread(target=client.request, args=("GET", "/together"))
+                   for _ in range(3)]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert client.open_connections() == 3
+        client.request("GET", "/close")  # the server closes this one after answering
+        assert client.open_connections() == 2
+        assert ProbeClient(base, token=None, timeout_s=5, pacer=None,
+                           transport=httpx.MockTransport(lambda r: httpx.Response(200))
+                           ).open_connections() is None  # fmt: skip

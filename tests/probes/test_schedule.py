@@ -3,9 +3,10 @@ stall's wait for a connection) and what is not (our pacer, our threads), on inje
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any
 
@@ -19,12 +20,15 @@ from probes.schedule import (
     Plan,
     Sent,
     account,
+    needs_warming,
     plan_for,
     poisson_quantile,
     report,
     saturated,
+    sequential,
     service_time_ms,
     simulate,
+    warm_samples,
 )
 
 TIMEOUT_MS = 10_000
@@ -298,6 +302,44 @@ def test_dispatcher_raises_what_a_worker_raised_and_stops_sending() -> None:
     assert calls[0] == 3
 
 
+def test_the_warm_up_is_the_first_samples_and_the_schedule_follows_it() -> None:
+    clock = FakeClock()
+    send, calls = fake_send(clock, 0.004)
+    warm = sequential(send, 5, clock)
+    assert [s.index for s in warm] == [0, 1, 2, 3, 4] and calls[0] == 5
+    assert all(s.due == s.began and s.latency_ms == 4.0 for s in warm)
+    seen: list[int] = []
+
+    def stop(done: Sequence[Sent]) -> bool:
+        seen.append(len(done))
+        return len(done) >= 8
+
+    with Dispatcher(Plan(20, 20, 2, 4), send, clock=clock, sleep=clock.sleep,
+                    executor=Inline()) as dispatcher:  # fmt: skip
+        sent = dispatcher.run(20, stop, after=warm)
+    assert seen[0] == 5  # the first look already counts the warm-up
+    assert [s.index for s in sent] == list(range(len(sent))) and sent[:5] == warm
+    assert len(sent) == 8 and calls[0] == 8
+    timings = report(Plan(20, 20, 2, 4), sent, 1000).timings
+    assert all(t.charged_ms == 0 and t.lateness_ms == 0 for t in timings[:5])
+
+
+def test_a_warm_up_request_that_opened_its_connection_is_no_sample() -> None:
+    clock = FakeClock()
+    opened = iter([True, False, False])
+
+    def send() -> Exchange:
+        clock.now += 0.01
+        return Exchange("GET", "http://t/x", "/x", {}, None, 200, latency_ms=10.0,
+                        opened=next(opened))  # fmt: skip
+
+    warm = sequential(send, 3, clock)
+    assert [s.opened for s in warm] == [True, False, False]
+    samples = warm_samples(warm)
+    assert [s.index for s in samples] == [0, 1] and not any(s.opened for s in samples)
+    assert samples[0].began == warm[1].began
+
+
 def test_warm_up_opens_one_request_per_connection() -> None:
     clock = FakeClock()
     send, calls = fake_send(clock, 0.001)
@@ -305,3 +347,36 @@ def test_warm_up_opens_one_request_per_connection() -> None:
                     executor=Inline()) as dispatcher:  # fmt: skip
         assert len(dispatcher.warm()) == 5
     assert calls[0] == 5
+
+
+@pytest.mark.parametrize(
+    ("planned", "open_now", "last", "needed"),
+    [
+        (15, 7, (15, 7), False),  # the pool as the last warming left it
+        (12, 9, (15, 7), False),  # more open, for fewer asked
+        (15, 6, (15, 7), True),  # the server closed one while idle
+        (16, 7, (15, 7), True),  # this plan asks for more
+        (15, 7, None, True),  # never warmed
+        (15, None, (15, 7), True),  # an injected transport cannot tell
+    ],
+)
+def test_warming_again_only_when_the_pool_lost_what_a_warming_gave(
+    planned: int, open_now: int | None, last: tuple[int, int] | None, needed: bool
+) -> None:
+    assert needs_warming(planned, open_now, last) is needed
+
+
+def test_a_slow_warm_up_does_not_count_against_the_schedules_rate() -> None:
+    """Five sequential 250 ms answers keep 4 r/s by design; the schedule after them is judged."""
+    plan = Plan(20, 20, 8, 250)
+    warm = [
+        Sent(i, t, t, t, t, t, t + 0.25, 250.0, scheduled=False)
+        for i, t in enumerate([-1.25, -1.0, -0.75, -0.5, -0.25])
+    ]
+    scheduled = [
+        dataclasses.replace(s, index=s.index + len(warm))
+        for s in simulate(plan, 10, lambda i, t: 250.0)
+    ]
+    assert report(plan, [*warm, *scheduled], TIMEOUT_MS).kept_schedule
+    as_if_scheduled = [dataclasses.replace(s, scheduled=True) for s in warm]
+    assert not report(plan, [*as_if_scheduled, *scheduled], TIMEOUT_MS).kept_schedule

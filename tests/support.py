@@ -1,4 +1,5 @@
-"""Self-test support: run the probe suite as a user does, in a subprocess, and read its results."""
+"""Self-test support: run the probe suite as a user does (a subprocess, or `pytest.main` in this
+process), and read its results."""
 
 from __future__ import annotations
 
@@ -107,6 +108,52 @@ def run_probes(
     return ProbeRun(
         completed.returncode, completed.stdout + completed.stderr, results, read_records(results)
     )
+
+
+@contextlib.contextmanager
+def _environment(environment: dict[str, str]) -> Iterator[None]:
+    """os.environ replaced by `environment` for the block, restored after."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(environment)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_probes_here(
+    out_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    selection: Sequence[str] = ("probes",),
+) -> ProbeRun:
+    """The run `run_probes` makes, inside this process (`pytest.main`): the same command
+    line, working directory and environment, but no interpreter to start and no plugins
+    to import again. The embedded server is still its own process, as a user's is.
+
+    For runs whose verdict is read from the results file (the fault matrix); pytest's
+    own output is kept as `output`. Bounded by pytest-timeout like any test.
+    """
+    import io
+
+    import pytest
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    command = probe_selection_command(out_dir, selection, *args)[3:]  # without python -m pytest
+    output = io.StringIO()
+    with (
+        _environment(probe_environment(env)),
+        contextlib.chdir(ROOT),
+        contextlib.redirect_stdout(output),
+        contextlib.redirect_stderr(output),
+    ):
+        # --timeout=0: the inner tests set no alarm, so the outer test's (pytest-timeout's
+        # SIGALRM) still bounds the whole run.
+        code = pytest.main([*command, "--capture=sys", "-p", "no:cacheprovider", "--timeout=0"])
+    results = out_dir / "results.jsonl"
+    return ProbeRun(int(code), output.getvalue(), results, read_records(results))
 
 
 def render_fault_table(rows: Sequence[dict]) -> str:

@@ -2,7 +2,7 @@
 
     python benchmarks/time_to_verdict.py [--rate 50] [--burst 50] [--runs 1]
         [--scenarios conforming,traversal-validate-before-decode,auth-open-route,...]
-        [--budget SECONDS] [--slot N]
+        [--budget SECONDS] [--slot N] [--rtt-ms MS]
 
 Each scenario is `pytest probes` as a user runs it, against the embedded
 reference server with a profile stating `--rate`/`--burst` (the server is
@@ -13,7 +13,10 @@ of the whole run (interpreter start to exit), the floor (the requests sent
 at the profile's rate: what a perfect client spending the whole limit could
 not beat) and the ratio of wall time to floor, plus the run's exit status
 and failing families. `--budget` adds `--st-budget`: the run must then fit
-it, and the coverage line says which slice it sent.
+it, and the coverage line says which slice it sent. `--rtt-ms` puts the
+server (started apart, the fault by `--fault`) behind a delaying proxy of that
+round trip: time bound by round trips rather than by the limit shows as a
+ratio well over 1.
 
 Figures, not assertions.
 """
@@ -48,6 +51,23 @@ def _profile(directory: Path, rate: float, burst: int) -> Path:
     return path
 
 
+def run_far(scenario: str, rate: float, burst: int, rtt_ms: float) -> dict:
+    """The whole suite against the reference server started apart, behind a delaying proxy
+    of `rtt_ms` (+-10 ms jitter) on both ports, as a target across a network is."""
+    sys.path[:0] = [str(ROOT / "tests")]
+    from support import family_against_refserver
+
+    faults = () if scenario == "conforming" else ("--fault", scenario)
+    with tempfile.TemporaryDirectory(prefix="spacetime-ttv-") as scratch:
+        started = time.perf_counter()
+        done = family_against_refserver(
+            Path(scratch), "", *faults, rate_per_second=rate, burst=burst, rtt_ms=rtt_ms,
+            timeout=3600, selection=("probes",),
+        )  # fmt: skip
+        wall = time.perf_counter() - started
+        return _row(scenario, done.records, wall, rate, done.returncode)
+
+
 def run(scenario: str, rate: float, burst: int, budget: float | None, slot: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="spacetime-ttv-") as scratch:
         directory = Path(scratch)
@@ -65,6 +85,10 @@ def run(scenario: str, rate: float, burst: int, budget: float | None, slot: int)
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=3600)
         wall = time.perf_counter() - started
         records = [json.loads(line) for line in results.read_text().splitlines() if line]
+    return _row(scenario, records, wall, rate, done.returncode)
+
+
+def _row(scenario: str, records: list[dict], wall: float, rate: float, exit_status: int) -> dict:
     sent = sum(1 for r in records if r["kind"] == "sample")
     (end,) = [r for r in records if r["kind"] == "run" and r.get("phase") == "end"]
     failing = sorted(
@@ -78,7 +102,7 @@ def run(scenario: str, rate: float, burst: int, budget: float | None, slot: int)
         "sent": sent,
         "wall_s": wall,
         "floor_s": sent / rate,
-        "exit": done.returncode,
+        "exit": exit_status,
         "failing": failing,
         "coverage": coverage.get("text"),
     }
@@ -92,14 +116,23 @@ def main() -> int:
     parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS))
     parser.add_argument("--budget", type=float, default=None)
     parser.add_argument("--slot", type=int, default=0)
+    parser.add_argument("--rtt-ms", type=float, default=None,
+                        help="the target behind a delaying proxy of this round trip")  # fmt: skip
     args = parser.parse_args()
+    if args.rtt_ms is not None and args.budget is not None:
+        parser.error("--rtt-ms runs the whole suite; it takes no --budget")
     print(f"time to verdict at {args.rate:g} r/s, burst {args.burst}"
-          + (f", budget {args.budget:g} s" if args.budget else ""))  # fmt: skip
+          + (f", budget {args.budget:g} s" if args.budget else "")
+          + (f", {args.rtt_ms:g} ms round trip" if args.rtt_ms is not None else ""))  # fmt: skip
     print(f"{'scenario':<34}{'plan':>13}{'sent':>7}{'wall s':>8}{'floor s':>9}{'ratio':>7}"
           "  exit  failing")  # fmt: skip
     for scenario in args.scenarios.split(","):
         for index in range(args.runs):
-            row = run(scenario, args.rate, args.burst, args.budget, args.slot + index)
+            row = (
+                run(scenario, args.rate, args.burst, args.budget, args.slot + index)
+                if args.rtt_ms is None
+                else run_far(scenario, args.rate, args.burst, args.rtt_ms)
+            )
             plan = row["plan"] or {}
             planned = f"{plan.get('low', '?')}-{plan.get('high', '?')}"
             ratio = row["wall_s"] / row["floor_s"] if row["floor_s"] else float("inf")

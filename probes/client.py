@@ -30,9 +30,10 @@ import threading
 import time
 import urllib.parse
 import zlib
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import allure
 import certifi
@@ -62,6 +63,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_COLLATERAL_WAIT_S = 10.0
 
 
+_Item = TypeVar("_Item")
+FAN_OUT = 8  # requests one probe keeps in flight when their answers do not depend on each other
 INVALID_REQUEST = "invalid request: "  # the probe built a request httpx cannot send
 
 
@@ -439,8 +442,7 @@ class ProbeClient:
         if threading.current_thread() is threading.main_thread():
             # Allure's step stack is per test thread; the concurrent drain's
             # worker threads have none, and their samples are in the results.
-            with allure.step(redact(exchange.brief(), self.secrets)):
-                pass
+            self._step(exchange)
         if self.sink is not None:
             self.sink(exchange, None if expect is None else exchange.status in expect)
         if exchange.status is not None:
@@ -448,6 +450,33 @@ class ProbeClient:
         elif not (exchange.error or "").startswith(INVALID_REQUEST):  # our request, not them
             self.breaker.unanswered(exchange.error or "no answer")
         return exchange
+
+    def _step(self, exchange: Exchange) -> None:
+        with allure.step(redact(exchange.brief(), self.secrets)):
+            pass
+
+    def fan_out(
+        self, send: Callable[[_Item], Exchange], items: Sequence[_Item], width: int = FAN_OUT
+    ) -> list[Exchange]:
+        """`send(item)` for every item, up to `width` at once; the answers in the items' order.
+
+        For a probe's independent requests (the traversal examples): sent one after
+        another, a target 90 ms away holds them to 11 a second whatever its limit;
+        several in flight leave the rate to the pacer, which every request still
+        passes (so the stated limit is kept, and the breaker still stops them all).
+        The first exception is raised, in order, once the rest have ended. Each
+        answer becomes an Allure step of the test, as a request sent from its own
+        thread does.
+        """
+        if len(items) <= 1 or width <= 1:
+            return [send(item) for item in items]
+        workers = min(width, len(items))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fan-out") as pool:
+            answers = list(pool.map(send, items))
+        if threading.current_thread() is threading.main_thread():
+            for exchange in answers:
+                self._step(exchange)
+        return answers
 
     def _timed(
         self, method: str, url: str, endpoint: str, headers: dict[str, str], body: bytes | None

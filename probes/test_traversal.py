@@ -104,17 +104,7 @@ def test_invalid_scene_path_rejected(
     failures: list[tuple[str, Exchange, str]] = []
     statuses: Counter[str] = Counter()
 
-    def attempt(payload: str) -> None:
-        exchange = st_client.request(
-            method, "/scene", json_body={"scene_path": payload}, expect={400}
-        )
-        statuses[str(exchange.status)] += 1
-        problem = _problem(exchange)
-        if problem is not None:
-            failures.append((payload, exchange, problem))
-
-    for payload in EXAMPLES[category]:
-        attempt(payload)
+    payloads = list(EXAMPLES[category])
 
     @settings(
         max_examples=st_run.examples,
@@ -126,9 +116,18 @@ def test_invalid_scene_path_rejected(
     )
     @given(CATEGORIES[category])
     def generated(payload: str) -> None:
-        attempt(payload)
+        payloads.append(payload)  # drawn first, sent together: no answer steers a draw
 
     generated()
+
+    def send(payload: str) -> Exchange:
+        return st_client.request(method, "/scene", json_body={"scene_path": payload}, expect={400})
+
+    for payload, exchange in zip(payloads, st_client.fan_out(send, payloads), strict=True):
+        statuses[str(exchange.status)] += 1
+        problem = _problem(exchange)
+        if problem is not None:
+            failures.append((payload, exchange, problem))
     shown = [(repr(payload[:80]), exchange, problem) for payload, exchange, problem in failures]
     _judge_category(probe, category, method, statuses, shown, "invalid paths not rejected")
 
@@ -288,9 +287,10 @@ def test_scene_path_carrier_validated_as_loaded(
     failures: list[tuple[Attempt, Exchange, str]] = []
     statuses: Counter[str] = Counter()
     attempts = CARRIERS[carrier](scene_guard)
-    for attempt in attempts:
+
+    def send(attempt: Attempt) -> Exchange:
         allowed = set(attempt.allowed) | ({200} if attempt.accepted_scene else set())
-        exchange = st_client.request(
+        return st_client.request(
             method,
             "/scene",
             json_body=attempt.json_body,
@@ -299,6 +299,8 @@ def test_scene_path_carrier_validated_as_loaded(
             params=attempt.params,
             expect=allowed,
         )
+
+    for attempt, exchange in zip(attempts, st_client.fan_out(send, attempts), strict=True):
         statuses[str(exchange.status)] += 1
         problem = _carrier_problem(attempt, exchange)
         if problem is not None:

@@ -317,10 +317,12 @@ def family_against_refserver(
     profile_extra: dict | None = None,
     rtt_ms: float | None = None,
     timeout: float = 120,
+    selection: Sequence[str] | None = None,
 ) -> ProbeRun:
-    """`pytest probes/test_<family>.py` against `refserver --rate R --burst B *server_args`,
-    started apart as an external target (token, secret, manager and a profile stating its
-    limit), optionally behind a delaying proxy of `rtt_ms` (+-10 ms jitter) on both ports."""
+    """`pytest probes/test_<family>.py` (or `selection`) against `refserver --rate R --burst B
+    *server_args`, started apart as an external target (token, secret, manager and a profile
+    stating its limit), optionally behind a delaying proxy of `rtt_ms` (+-10 ms jitter) on
+    both ports."""
     import yaml
     from delayproxy import DelayProxy
 
@@ -347,7 +349,7 @@ def family_against_refserver(
                 f"--st-token-file={server.token_file}",
                 f"--st-secret-file={server.secret_file}",
                 f"--st-profile={profile}",
-                selection=(f"probes/test_{family}.py",),  # this family only
+                selection=selection or (f"probes/test_{family}.py",),  # this family only
                 timeout=timeout,
             )
 

@@ -19,7 +19,7 @@ from support import loopback_http, mint_token
 
 from probes import client as client_module
 from probes.client import MutationRefused, ProbeClient, decode_body, one_line, resolve
-from probes.exchange import MAX_BODY_BYTES
+from probes.exchange import MAX_BODY_BYTES, Exchange
 
 TOKEN = mint_token("unit")
 
@@ -276,3 +276,48 @@ def test_the_pool_counts_the_connections_it_holds_open() -> None:
         assert ProbeClient(base, token=None, timeout_s=5, pacer=None,
                            transport=httpx.MockTransport(lambda r: httpx.Response(200))
                            ).open_connections() is None  # fmt: skip
+
+
+def test_fan_out_keeps_several_in_flight_and_the_answers_in_order() -> None:
+    """Independent requests go out together (seen by a real server), answers in item order."""
+    lock = threading.Lock()
+    in_flight = [0, 0]  # now, most at once
+    both_arrived = threading.Barrier(2, timeout=10)
+
+    class Counting(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            with lock:
+                in_flight[0] += 1
+                in_flight[1] = max(in_flight)
+            if self.path in {"/0", "/1"}:
+                both_arrived.wait()  # only returns when two requests are in flight at once
+            body = self.path.encode()
+            with lock:
+                in_flight[0] -= 1
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with loopback_http(Counting) as base:
+        client = ProbeClient(base, token=None, timeout_s=15, pacer=None)
+        try:
+            items = list(range(12))
+            answers = client.fan_out(lambda i: client.request("GET", f"/{i}"), items, width=4)
+            assert [a.body.decode() for a in answers] == [f"/{i}" for i in items]
+            assert 2 <= in_flight[1] <= 4
+
+            def send(i: int) -> Exchange:
+                if i == 3:
+                    raise RuntimeError("breaker open")
+                return client.request("GET", f"/x{i}")
+
+            with pytest.raises(RuntimeError, match="breaker open"):
+                client.fan_out(send, items, width=4)
+        finally:
+            client.close()

@@ -64,6 +64,7 @@ MAX_COLLATERAL_WAIT_S = 10.0
 
 
 _Item = TypeVar("_Item")
+_Answer = TypeVar("_Answer")
 FAN_OUT = 8  # requests one probe keeps in flight when their answers do not depend on each other
 INVALID_REQUEST = "invalid request: "  # the probe built a request httpx cannot send
 
@@ -442,7 +443,7 @@ class ProbeClient:
         if threading.current_thread() is threading.main_thread():
             # Allure's step stack is per test thread; the concurrent drain's
             # worker threads have none, and their samples are in the results.
-            self._step(exchange)
+            self.step(exchange)
         if self.sink is not None:
             self.sink(exchange, None if expect is None else exchange.status in expect)
         if exchange.status is not None:
@@ -451,13 +452,19 @@ class ProbeClient:
             self.breaker.unanswered(exchange.error or "no answer")
         return exchange
 
-    def _step(self, exchange: Exchange) -> None:
+    def step(self, exchange: Exchange) -> None:
+        """The exchange as an Allure step of the running test (redacted)."""
         with allure.step(redact(exchange.brief(), self.secrets)):
             pass
 
     def fan_out(
-        self, send: Callable[[_Item], Exchange], items: Sequence[_Item], width: int = FAN_OUT
-    ) -> list[Exchange]:
+        self,
+        send: Callable[[_Item], _Answer],
+        items: Sequence[_Item],
+        width: int = FAN_OUT,
+        *,
+        steps: bool = True,
+    ) -> list[_Answer]:
         """`send(item)` for every item, up to `width` at once; the answers in the items' order.
 
         For a probe's independent requests (the traversal examples): sent one after
@@ -466,16 +473,17 @@ class ProbeClient:
         passes (so the stated limit is kept, and the breaker still stops them all).
         The first exception is raised, in order, once the rest have ended. Each
         answer becomes an Allure step of the test, as a request sent from its own
-        thread does.
+        thread does (`steps=False`: the caller makes them, in the tests they belong to).
         """
         if len(items) <= 1 or width <= 1:
             return [send(item) for item in items]
         workers = min(width, len(items))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fan-out") as pool:
             answers = list(pool.map(send, items))
-        if threading.current_thread() is threading.main_thread():
-            for exchange in answers:
-                self._step(exchange)
+        if steps and threading.current_thread() is threading.main_thread():
+            for answer in answers:
+                if isinstance(answer, Exchange):
+                    self.step(answer)
         return answers
 
     def _timed(

@@ -9,8 +9,10 @@ say what they measured through a `ProbeContext`.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,7 @@ class Run:
     # own deadline transport). Injected where a family runs in-process (unit tests);
     # never sent over the wire to xdist workers, which always use the network.
     transport: Callable[[str], httpx.BaseTransport] | None = None
+    _attribution: threading.local = field(default_factory=threading.local, repr=False)
 
     def __post_init__(self) -> None:
         limit = self.profile.rate_limit
@@ -123,8 +126,18 @@ class Run:
             run.breaker(url).trip(reason)
         return run
 
+    @contextlib.contextmanager
+    def attributed(self, probe: tuple[str, str]) -> Iterator[None]:
+        """Samples this thread sends in the block belong to `probe` (nodeid, family), not
+        to the probe being run: requests a probe sends ahead for the tests after it."""
+        self._attribution.probe = probe
+        try:
+            yield
+        finally:
+            self._attribution.probe = None
+
     def record_sample(self, exchange: Exchange, expected: bool | None) -> None:
-        probe, family = self.current_probe
+        probe, family = getattr(self._attribution, "probe", None) or self.current_probe
         self.sent[probe] = self.sent.get(probe, 0) + 1
         self.writer.write(
             "sample",

@@ -10,13 +10,13 @@ stall is one slow sample among hundreds (coordinated omission).
 So: Little's law sizes the connections (connections >= rate x service time,
 with margin) from the service time of a few sequential warm-up requests (the
 first samples, `sequential`); the connections are opened and warm before the
-schedule starts (`Dispatcher.warm`, skipped when the client's pool is still as a
-warming left it, `needs_warming`), and a dispatcher sends each request when it is due
-on a free connection. A sample is the request's own first-byte-to-last-byte
-latency. Only when all connections
-were held by the target at the moment a request was due (the target got
-slower than in warm-up: a stall) is the wait for one added to it; that is
-the coordinated-omission correction, limited to the target's doing. Waiting
+schedule starts (`Dispatcher.warm`, skipped when the client's pool is still as
+a warming left it, `needs_warming`), and a dispatcher sends each request when
+it is due on a free connection. A sample is the request's own
+first-byte-to-last-byte latency. Only when all connections were held by the
+target at the moment a request was due (the target got slower than in
+warm-up: a stall) is the wait for one added to it; that is the
+coordinated-omission correction, limited to the target's doing. Waiting
 for our own pacer, our own threads or our own CPU is never charged; it is
 measured as the probe's lateness, and a breach that the probe's lateness
 could explain is not called a breach (see `ScheduleReport.probe_bound`).

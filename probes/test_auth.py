@@ -24,8 +24,9 @@ from probes.client import ProbeClient
 from probes.exchange import Exchange
 from probes.payloads.jwt_attacks import Attack, Attacks, attacker_rsa_key, verifier_attacks
 from probes.payloads.tokens import BadAuthorization, bad_authorizations, claim_skips, forged_valid
-from probes.plan import Cost
+from probes.plan import Cost, processes
 from probes.profile import Auth, Endpoint
+from probes.reporting import family_of
 from probes.run import RUN, ProbeContext, Run
 
 
@@ -115,7 +116,67 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("attack", params)
 
 
+def _send_bad(
+    run: Run, client: ProbeClient, scene: str, endpoint: Endpoint, variant: str
+) -> Exchange:
+    return client.request(
+        endpoint.method,
+        endpoint.path,
+        authorization=_run_variants(run)[variant].header,
+        json_body=endpoint.body_for(scene) if endpoint.body else None,
+        expect={401},
+    )
+
+
+# Per run, in this process: the matrix's answers sent ahead, by test id (each taken once).
+_AHEAD: dict[str, dict[str, Exchange]] = {}
+
+
+def _sent_ahead(
+    request: pytest.FixtureRequest, run: Run, client: ProbeClient, scene: str
+) -> dict[str, Exchange]:
+    """The whole bad-credentials matrix this process will run, sent at its first test.
+
+    Each case is one request whose answer no other case needs, so they go out
+    together (`ProbeClient.fan_out`, through the pacer as always) instead of one
+    per test: a target 90 ms away would otherwise hold the matrix to 11 a second.
+    Each sample is recorded as its own test's (`Run.attributed`), and its Allure step
+    is made when that test takes it. Under xdist a worker does not know which tests
+    it will be given, so each test sends its own; a case whose request raised is
+    left out and sent by its test, which then meets the error itself.
+    """
+    ahead = _AHEAD.get(run.run_id)
+    if ahead is not None:
+        return ahead
+    ahead = _AHEAD[run.run_id] = {}
+    if processes() > 1:
+        return ahead
+    cases = [
+        item
+        for item in request.session.items
+        if isinstance(item, pytest.Function)
+        and item.originalname == "test_bad_credentials_get_401"
+        and not any(item.iter_markers("skip"))
+        and not any(item.iter_markers("skipif"))
+    ]
+
+    def send(item: pytest.Function) -> tuple[str, Exchange | None]:
+        endpoint, variant = item.callspec.params["endpoint"], item.callspec.params["variant"]
+        assert isinstance(endpoint, Endpoint) and isinstance(variant, str)
+        try:
+            with run.attributed((item.nodeid, family_of(item.nodeid))):
+                return item.nodeid, _send_bad(run, client, scene, endpoint, variant)
+        except Exception:  # its own test sends it again and meets the error itself
+            return item.nodeid, None
+
+    for nodeid, exchange in client.fan_out(send, cases, steps=False):
+        if exchange is not None:
+            ahead[nodeid] = exchange
+    return ahead
+
+
 def test_bad_credentials_get_401(
+    request: pytest.FixtureRequest,
     st_run: Run,
     st_client: ProbeClient,
     scene_guard: str,
@@ -124,14 +185,11 @@ def test_bad_credentials_get_401(
     probe: ProbeContext,
 ) -> None:
     probe.about(endpoint.method, endpoint.path)
-    bad = _run_variants(st_run)[variant]
-    exchange = st_client.request(
-        endpoint.method,
-        endpoint.path,
-        authorization=bad.header,
-        json_body=endpoint.body_for(scene_guard) if endpoint.body else None,
-        expect={401},
-    )
+    exchange = _sent_ahead(request, st_run, st_client, scene_guard).pop(request.node.nodeid, None)
+    if exchange is None:
+        exchange = _send_bad(st_run, st_client, scene_guard, endpoint, variant)
+    else:
+        st_client.step(exchange)
     what = f"{endpoint.key} with {variant} credentials"
     checks.status_is(exchange, 401, what)
     checks.bearer_challenge(exchange, what)

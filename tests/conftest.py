@@ -22,6 +22,7 @@ from support import SELF_TEST_REPORTS, pushgateway_at, render_fault_table
 SHARED_FIXTURE_MODULES = frozenset({"tests/test_suite.py", "tests/probes/test_vtt_probes.py"})
 # Modules whose tests all run alone (cpu_heavy): on one worker, back to back, so the
 # machine is handed over once per module, not once per test (see the lock below).
+# tests/test_heavy_modules.py checks this list against the modules' pytestmark.
 HEAVY_MODULES = frozenset({
     "tests/loadtests/test_locust_distributed.py", "tests/loadtests/test_locust_faults.py",
     "tests/loadtests/test_locust_progress.py", "tests/loadtests/test_locust_runs.py",

@@ -2,7 +2,7 @@
 
 Per fault, the family built for it runs alone, with the command line a user types,
 inside this process (`support.run_probes_here`: `pytest.main`, so no interpreter
-start-up or plugin imports per fault; 195 -> 172 s for the 93 faults on two
+start-up or plugin imports per fault; 195 -> 172 s for the 91 faults on two
 workers) against the embedded server with that fault (its own process, as a
 user's is), and the whole expected set is asserted: the run exits 1, its failing
 families are exactly that family, and where the catching probes are named

@@ -8,6 +8,7 @@ real server are the fault matrix's and tests/test_suite.py's.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,3 +96,24 @@ def test_the_wire_form_leaves_the_transport_behind(tmp_path: Path) -> None:
     run.writer.finish()
     assert worker.transport is None and worker.controller is False
     assert worker.profile == run.profile and worker.target == run.target
+
+
+def test_a_sample_sent_ahead_belongs_to_the_probe_it_was_sent_for(tmp_path: Path) -> None:
+    """Run.attributed: per thread, so the probe being run keeps its own samples meanwhile."""
+    run = _run(tmp_path, lambda request: httpx.Response(401))
+    run.current_probe = ("probes/test_auth.py::first", "auth")
+    client = run.client(run.target.base_url, token=None)
+
+    def ahead() -> None:
+        with run.attributed(("probes/test_auth.py::later", "auth")):
+            client.request("GET", "/jobs")
+
+    thread = threading.Thread(target=ahead)
+    thread.start()
+    thread.join(timeout=10)
+    client.request("GET", "/jobs")
+    client.close()
+    run.writer.finish()
+    probes = [r["probe"] for r in _records(run.results_path) if r["kind"] == "sample"]
+    assert sorted(probes) == ["probes/test_auth.py::first", "probes/test_auth.py::later"]
+    assert run.sent == {"probes/test_auth.py::first": 1, "probes/test_auth.py::later": 1}

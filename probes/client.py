@@ -475,9 +475,11 @@ class ProbeClient:
         answer becomes an Allure step of the test, as a request sent from its own
         thread does (`steps=False`: the caller makes them, in the tests they belong to).
         """
-        if len(items) <= 1 or width <= 1:
-            return [send(item) for item in items]
-        workers = min(width, len(items))
+        if not items:
+            return []
+        # Always from worker threads, even for one item: the steps are made here alone, so a
+        # caller that makes them itself (steps=False) never gets a request's step twice.
+        workers = max(1, min(width, len(items)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fan-out") as pool:
             answers = list(pool.map(send, items))
         if steps and threading.current_thread() is threading.main_thread():

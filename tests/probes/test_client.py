@@ -321,3 +321,19 @@ def test_fan_out_keeps_several_in_flight_and_the_answers_in_order() -> None:
                 client.fan_out(send, items, width=4)
         finally:
             client.close()
+
+
+def test_fan_out_of_one_item_makes_no_step_when_the_caller_makes_them() -> None:
+    """One item or many, the request is sent from a worker thread: no step of its own."""
+    steps: list[str] = []
+    client = ProbeClient("http://t.invalid", token=None, timeout_s=5, pacer=None,
+                         transport=httpx.MockTransport(lambda r: httpx.Response(401)))  # fmt: skip
+    client.step = lambda exchange: steps.append(exchange.endpoint)  # type: ignore[method-assign]
+    try:
+        (only,) = client.fan_out(lambda path: client.request("GET", path), ["/jobs"], steps=False)
+        assert only.status == 401 and steps == []
+        client.fan_out(lambda path: client.request("GET", path), ["/a", "/b"])
+        assert steps == ["/a", "/b"]
+        assert client.fan_out(lambda path: client.request("GET", path), []) == []
+    finally:
+        client.close()

@@ -324,6 +324,9 @@ class ProbeClient:
         self.allow_mutating = allow_mutating
         self.secrets = longest_first((*token_parts(token), *secrets))
         self.collateral_429 = 0
+        # Answers to requests sent alone, as the latency family sends them, by request:
+        # (method, endpoint, body) -> [(perf_counter() at the answer, exchange)].
+        self._alone: dict[tuple[str, str, bytes | None], list[tuple[float, Exchange]]] = {}
         # (connections the latency family's last warming asked for, connections open
         # right after it): probes.schedule.needs_warming reads it.
         self.warmed: tuple[int, int] | None = None
@@ -418,7 +421,25 @@ class ProbeClient:
                 self.breaker.locked_out(
                     f"429 persists after waiting {wait:.3g} s ({said}) on {method} {endpoint}"
                 )
+        alone = threading.current_thread() is threading.main_thread()
+        plain = authorization is _DEFAULT and content is None and not headers and not params
+        if pace and alone and plain and exchange.status is not None:
+            self._alone.setdefault((method, endpoint, body), []).append(
+                (time.perf_counter(), exchange)
+            )
         return exchange
+
+    def answered_alone(
+        self, method: str, endpoint: str, json_body: object = None
+    ) -> list[tuple[float, Exchange]]:
+        """Earlier answers to exactly this request (the run's token, this body, nothing
+        else), each sent alone and paced: (perf_counter() at the answer, exchange).
+
+        They were measured as the latency family measures, so it takes them as its
+        first samples instead of sending the same requests again.
+        """
+        body = None if json_body is None else json.dumps(json_body).encode()
+        return list(self._alone.get((method.upper(), endpoint, body), ()))
 
     def _send(
         self,

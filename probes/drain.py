@@ -203,6 +203,12 @@ def plan_spoof(
     return SpoofPlan(per_input, inputs, min(workers, per_input * inputs))
 
 
+def tokens_since_empty(rate_per_second: float, elapsed_s: float, admitted: int) -> float:
+    """Tokens a bucket refilling at `rate_per_second` holds `elapsed_s` after it was empty,
+    having admitted `admitted` requests since (negative: it owes them)."""
+    return rate_per_second * max(0.0, elapsed_s) - admitted
+
+
 def spoof_allowance(rate_per_second: float, elapsed_s: float) -> int:
     """Disguised requests a conforming bucket may admit after a 429: what refilled, plus one."""
     return math.ceil(rate_per_second * max(0.0, elapsed_s)) + 1

@@ -48,7 +48,7 @@ class Options:
     secret_file: str | None = None
     allow_mutating: bool = False
     results: str | None = None
-    examples: str = "3"
+    examples: str = "1"
     budget: str | None = None
     slot: str | None = None
     timeout: str | None = None

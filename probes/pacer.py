@@ -5,7 +5,9 @@ Every paced request takes a token from this bucket, sized just below the
 target's own (`paced`), so the suite spends the whole stated limit and no
 probe meets a collateral 429. The rate-limit probe takes the exclusive lock
 instead: it waits exactly until the target's bucket is full again
-(`quiet_seconds`), drains it, and refills it before it lets the others go.
+(`quiet_seconds`), drains it, and before it lets the others go tells the
+pacer what the target holds by then (`restart`), so nobody waits for a refill
+that already happened.
 """
 
 from __future__ import annotations
@@ -88,6 +90,21 @@ class Pacer:
             state["tokens"] + (self.clock() - state["t"]) * self.rate_per_second,
         )
         return (self.capacity - tokens) / self.rate_per_second
+
+    def restart(self, tokens: float) -> None:
+        """Set the bucket to `tokens` now (capped at the capacity; below 1 the next request
+        waits for the refill, below 0 for the debt too).
+
+        The rate-limit probe calls it under `exclusive` when it hands the target back:
+        during its drain this bucket went on refilling as if nothing was spent, so
+        without it the others would burst into a target that has just been emptied.
+        """
+        state = {"tokens": min(self.capacity, tokens), "t": self.clock()}
+        with open(self._bucket, "r+", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps(state))
 
     @contextmanager
     def _gate_lock(self, mode: int) -> Iterator[None]:

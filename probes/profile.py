@@ -57,7 +57,7 @@ class RateLimit(_Strict):
     # Share of the refill rate the rest of the suite spends (the burst less a slack is
     # spent first, probes.pacer.paced): close to 1, so time is bounded by the limit,
     # with a small margin so that no probe meets a collateral 429.
-    pace_ratio: float = Field(default=0.95, gt=0, le=1)
+    pace_ratio: float = Field(default=0.98, gt=0, le=1)
 
 
 class Auth(_Strict):

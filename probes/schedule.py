@@ -396,12 +396,25 @@ def sequential(send: Callable[[], Exchange], count: int, clock: Callable[[], flo
     for index in range(count):
         began = clock()
         exchange = send()
-        ended = clock()
-        sent.append(
-            Sent(index, began, began, began, began, began, ended, exchange.latency_ms,
-                 exchange.queued_ms, scheduled=False, opened=exchange.opened)
-        )  # fmt: skip
+        sent.append(alone(index, began, clock(), exchange))
     return sent
+
+
+def alone(index: int, began: float, ended: float, exchange: Exchange) -> Sent:
+    """A request sent alone, before the schedule: due when sent, nothing to charge."""
+    return Sent(
+        index, began, began, began, began, began, ended, exchange.latency_ms,
+        exchange.queued_ms, scheduled=False, opened=exchange.opened,
+    )  # fmt: skip
+
+
+def earlier(answers: Sequence[tuple[float, Exchange]]) -> list[Sent]:
+    """The same request's answers from earlier in the run, each sent alone (`(when it was
+    answered, exchange)`, on the dispatcher's clock): warm-up requests already made."""
+    return [
+        alone(index, ended - (exchange.latency_ms or 0.0) / 1000, ended, exchange)
+        for index, (ended, exchange) in enumerate(answers)
+    ]
 
 
 def warm_samples(warmup: Sequence[Sent]) -> list[Sent]:
@@ -456,19 +469,23 @@ class Dispatcher:
     ) -> list[Sent]:
         """Up to `limit` requests in all on the schedule, `after` (the sequential warm-up,
         already sent) counted first; `stop(done)` before each, `done` being the requests
-        completed so far from the first on, in order. Returns every request sent."""
+        completed so far from the first on, in order, asked when each request is due.
+        Returns every request sent."""
         futures: list[Future[Sent]] = []
         done: list[Sent] = list(after)
         start = self.clock()
         ready = start
         for i in range(len(after), limit):
-            failed = self._collect(futures, done, len(after))
-            if failed or stop(done):
-                break
             due = start + (i - len(after)) * self.plan.interval_s
             now = self.clock()
             if now < due:
                 self.sleep(due - now)
+            # Judged when the next request is due, not before the wait: the answers that
+            # came in meanwhile (the last look's, usually) may decide, and then this
+            # request is never sent.
+            failed = self._collect(futures, done, len(after))
+            if failed or stop(done):
+                break
             woke = self.clock()
             # Our own lateness (the sleep overshot, the machine did not run us) moves the
             # rest of the schedule back rather than being caught up in a burst: a burst of

@@ -91,6 +91,7 @@ def binomial_pmf(k: int, n: int, p: float) -> float:
     return math.exp(log)
 
 
+@functools.cache  # the design's bisection asks for the same tails at every step
 def binomial_sf(k: int, n: int, p: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p), exact (summed from the small end of the tail)."""
     if k <= 0:
@@ -100,6 +101,7 @@ def binomial_sf(k: int, n: int, p: float) -> float:
     return min(1.0, math.fsum(binomial_pmf(i, n, p) for i in range(k, n + 1)))
 
 
+@functools.cache
 def binomial_cdf(k: int, n: int, p: float) -> float:
     """P(X <= k) for X ~ Binomial(n, p), exact."""
     if k < 0:

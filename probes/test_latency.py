@@ -2,10 +2,12 @@
 
 The figure is the contract's: first byte sent to last byte received, on a
 warm connection, under the probe's light load. A few sequential warm-up
-requests, the first samples but for one that opened its connection, measure the
-service time; Little's law sizes the connections (`probes.schedule.plan_for`) so
-that the probe never queues behind its own requests; they are opened and warmed
-(unless the client's pool holds them open from the last endpoint); then an open
+requests, the first samples but for one that opened its connection, measure
+the service time (the same request answered alone earlier in the run, by
+another family's probe, counts as one of them and is not sent again); Little's
+law sizes the connections (`probes.schedule.plan_for`) so that the probe never
+queues behind its own requests; they are opened and warmed (unless the
+client's pool holds them open from the last endpoint); then an open
 schedule sends each request when it is due on a free connection. A stall still shows:
 requests due during it meet it, and when it holds every connection, the wait for
 one is charged to the requests that waited (the coordinated-omission
@@ -43,6 +45,7 @@ from probes.schedule import (
     Plan,
     ScheduleReport,
     Sent,
+    earlier,
     needs_warming,
     plan_for,
     report,
@@ -97,7 +100,8 @@ def design_for(run: Run) -> Design:
 
 def _measure(
     client: ProbeClient, endpoint: Endpoint, scene: str, run: Run, design: Design
-) -> ScheduleReport:
+) -> tuple[ScheduleReport, int]:
+    """The schedule's report, and how many of its samples are earlier answers reused."""
     sla = run.profile.sla
     body = endpoint.body_for(scene) if endpoint.body else None
     timeout_ms = run.profile.request_timeout_s * 1000
@@ -105,7 +109,10 @@ def _measure(
     def send() -> Exchange:
         return client.request(endpoint.method, endpoint.path, json_body=body)
 
-    warmup = sequential(send, WARMUP_REQUESTS, time.perf_counter)
+    # The same request answered earlier in the run (by the auth, contract or performance
+    # probes, each sent alone) is the warm-up already made: only the rest is sent.
+    made = earlier(client.answered_alone(endpoint.method, endpoint.path, body)[-WARMUP_REQUESTS:])
+    warmup = [*made, *sequential(send, WARMUP_REQUESTS - len(made), time.perf_counter)]
     plan = plan_for(
         # An equal share of the paced budget per pytest process (the xdist workers, or
         # this one alone), so a concurrent worker keeps its own share.
@@ -133,11 +140,11 @@ def _measure(
             opened = client.open_connections()
             client.warmed = None if opened is None else (plan.connections, opened)
         sent = dispatcher.run(design.looks[-1], decided, after=warm_samples(warmup))
-    return report(plan, sent, timeout_ms)
+    return report(plan, sent, timeout_ms), len(warm_samples(made))
 
 
 def _figures(
-    schedule: ScheduleReport, verdict: LatencyVerdict, design: Design, run: Run
+    schedule: ScheduleReport, verdict: LatencyVerdict, design: Design, run: Run, reused: int
 ) -> dict[str, Any]:
     """What the results record, the summary and the SLO module read about this endpoint."""
     sla = run.profile.sla
@@ -156,7 +163,8 @@ def _figures(
         "mean_ms": round(summary.mean_ms, 2),
         "uncorrected_p95_ms": round(closed.p95_ms, 2),
         "uncorrected_p99_ms": round(closed.p99_ms, 2),
-        "sent": len(schedule.timings),
+        "sent": len(schedule.timings) - reused,  # by this probe; warming requests aside
+        "reused": reused,  # earlier answers to the same request, taken as the first samples
         "connections": plan.connections,
         "service_ms": round(plan.service_ms, 2),
         "rate_per_s": round(plan.rate_per_s, 3),
@@ -189,7 +197,7 @@ def _figures(
     }
 
 
-def _judge(schedule: ScheduleReport, what: str, run: Run, probe: ProbeContext) -> None:
+def _judge(schedule: ScheduleReport, reused: int, what: str, run: Run, probe: ProbeContext) -> None:
     sla = run.profile.sla
     design = design_for(run)
 
@@ -199,7 +207,7 @@ def _judge(schedule: ScheduleReport, what: str, run: Run, probe: ProbeContext) -
         )
 
     verdict = judge(schedule.corrected)
-    figures = _figures(schedule, verdict, design, run)
+    figures = _figures(schedule, verdict, design, run, reused)
     bound: str | None = None
     if verdict.breached:
         retried = judge(schedule.without_doubt(sla.threshold_ms, verdict.samples))
@@ -233,21 +241,23 @@ def test_latency_sla(
     st_run: Run, st_client: ProbeClient, scene_guard: str, endpoint: Endpoint, probe: ProbeContext
 ) -> None:
     probe.about(endpoint.method, endpoint.path)
-    schedule = _measure(st_client, endpoint, scene_guard, st_run, design_for(st_run))
-    _judge(schedule, f"{endpoint.key} latency", st_run, probe)
+    schedule, reused = _measure(st_client, endpoint, scene_guard, st_run, design_for(st_run))
+    _judge(schedule, reused, f"{endpoint.key} latency", st_run, probe)
 
 
 def test_manager_health_latency_sla(
     st_run: Run, st_manager: ProbeClient, probe: ProbeContext
 ) -> None:
     probe.about(HEALTH.method, HEALTH.path)
-    schedule = _measure(st_manager, HEALTH, "", st_run, design_for(st_run))
-    _judge(schedule, "manager GET /health latency", st_run, probe)
+    schedule, reused = _measure(st_manager, HEALTH, "", st_run, design_for(st_run))
+    _judge(schedule, reused, "manager GET /health latency", st_run, probe)
 
 
 def planned_requests(run: Run, tests: list[tuple[str, str]]) -> Cost:
     """Per endpoint: samples from the first look to the last (a verdict stops the sampling
-    at its look), the warm-up's among them; at most, one warm-up request that opened a
-    connection and one request per connection to warm them."""
+    at its look), the warm-up's among them (at least, all of the warm-up answered earlier
+    in the run); at most, one warm-up request that opened a connection and one request per
+    connection to warm them."""
     design = design_for(run)
-    return Cost(design.looks[0], 1 + POOL_CONNECTIONS + design.looks[-1]) * len(tests)
+    low = max(0, design.looks[0] - WARMUP_REQUESTS)
+    return Cost(low, 1 + POOL_CONNECTIONS + design.looks[-1]) * len(tests)

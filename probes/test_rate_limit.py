@@ -1,9 +1,14 @@
 """Rate limiting: 429 at the profile's limit, an honest Retry-After, no budget the client picks.
 
-The probe drains the target's bucket on purpose, so it holds the pacer's
-exclusive lock: no other probe runs meanwhile, it starts from a full bucket
-and it leaves one behind. Both unauthenticated and authenticated clients are
-tried, because the limit must come before auth (a brute-forcer is a client).
+One drain, and it comes first in the run (probes.plugin orders it so): it
+holds the pacer's exclusive lock, so no other probe runs meanwhile, and it
+starts from the full bucket every run begins with. Its requests alternate
+between an unauthenticated and an authenticated client and are judged on
+their sum, because the contract's bucket counts every request before auth: a
+limiter placed after auth, or one bucket per credential, admits about twice
+the burst and fails the window. After Retry-After both clients must pass
+again; then the pacer is told what the target holds by now (`Pacer.restart`),
+so the others resume without waiting for a refill that already happened.
 
 How hard it pushes follows the target: a few requests timed first give the
 service time, and the drain gets enough connections to offer twice the
@@ -16,12 +21,13 @@ route) must stay limited: the contract keys the bucket on the peer alone.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -36,6 +42,10 @@ from probes.profile import Endpoint
 from probes.run import ProbeContext, Run
 
 RECOVERY_LIMIT_S = 30.0
+ANONYMOUS, AUTHENTICATED = "unauthenticated", "authenticated"
+KINDS = (ANONYMOUS, AUTHENTICATED)
+REFUSED = frozenset({429, 503})
+ALLOWED = {ANONYMOUS: frozenset({401}), AUTHENTICATED: frozenset(range(200, 300))}
 
 
 def _protected_gets(run: Run) -> list[Endpoint]:
@@ -53,46 +63,94 @@ def _other_route(run: Run, drained: Endpoint) -> str | None:
     return next((e.path for e in _protected_gets(run) if e.path != drained.path), None)
 
 
-def _recover(client: ProbeClient, endpoint: Endpoint, run: Run) -> None:
-    """Wait until the target answers again and its bucket is full, before others resume.
+@dataclass
+class Sender:
+    """The probe's requests to the drained endpoint, unpaced, each as one of the two clients.
 
-    The polls back off (0.5 s, doubling to 8 s): a limiter that extends its
-    block on every refused request would keep a steady poller out for good.
+    `turn()` alternates the clients, so any prefix of a concurrent drain holds
+    both about equally. It also keeps, on the pacer's clock, what the hand-back
+    needs: when the target last refused (it held no token then) and when it
+    admitted each request after that.
+    """
+
+    client: ProbeClient
+    endpoint: Endpoint
+    clock: Callable[[], float]
+    refused_at: float | None = None
+    last_refused: bool = False  # the latest answer to arrive was a refusal
+    _admitted_at: list[float] = field(default_factory=list)
+    _turns: itertools.count[int] = field(default_factory=itertools.count)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def turn(self) -> str:
+        return KINDS[next(self._turns) % 2]
+
+    def send(
+        self,
+        kind: str,
+        path: str | None = None,
+        *,
+        expect: frozenset[int],
+        headers: dict[str, str] | None = None,
+    ) -> Exchange:
+        extra: dict[str, object] = {"authorization": None} if kind == ANONYMOUS else {}
+        exchange = self.client.request(
+            self.endpoint.method, path or self.endpoint.path, pace=False, expect=expect,
+            headers=headers, **extra,  # type: ignore[arg-type]
+        )  # fmt: skip
+        now = self.clock()
+        with self._lock:
+            if exchange.status in REFUSED:
+                self.refused_at = max(now, self.refused_at or now)
+                self.last_refused = True
+            elif exchange.status is not None:
+                self._admitted_at.append(now)
+                self.last_refused = False
+        return exchange
+
+    def tokens_now(self, rate_per_second: float) -> float:
+        """What the target holds now, at least: `rate_per_second` refilled since its latest
+        refusal, less what it admitted since; 0 when it never refused (unknown: taken as
+        just emptied)."""
+        with self._lock:
+            if self.refused_at is None:
+                return 0.0
+            since = sum(1 for t in self._admitted_at if t >= self.refused_at)
+            elapsed = self.clock() - self.refused_at
+            return drain.tokens_since_empty(rate_per_second, elapsed, since)
+
+
+def _hand_back(sender: Sender, run: Run) -> None:
+    """Give the target back to the other probes, with the pacer told what it holds.
+
+    When the section ended on a refusal (a failure on the way), poll first until
+    the target admits again; the polls back off (0.5 s, doubling to 8 s): a
+    limiter that extends its block on every refused request would keep a
+    steady poller out for good.
     """
     deadline = time.monotonic() + RECOVERY_LIMIT_S
     wait = 0.5
-    while time.monotonic() < deadline:
-        exchange = client.request(endpoint.method, endpoint.path, pace=False)
-        if exchange.status not in {429, 503}:
+    while sender.last_refused and time.monotonic() < deadline:
+        exchange = sender.send(AUTHENTICATED, expect=ALLOWED[AUTHENTICATED])
+        if exchange.status not in REFUSED:
             break
         time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
         wait = min(2 * wait, 8.0)
-    limit = run.profile.rate_limit
-    time.sleep(limit.burst / limit.rate_per_second)
+    run.pacer.restart(sender.tokens_now(run.pacer.rate_per_second))
 
 
-@pytest.mark.parametrize("credentials", ["unauthenticated", "authenticated"])
-def test_limit_answers_429(
-    st_run: Run, st_client: ProbeClient, credentials: str, probe: ProbeContext
-) -> None:
+def test_limit_answers_429(st_run: Run, st_client: ProbeClient, probe: ProbeContext) -> None:
     limit = st_run.profile.rate_limit
     endpoint = _drain_endpoint(st_run)
     probe.about(endpoint.method, endpoint.path)
-    anonymous = credentials == "unauthenticated"
-    allowed = {401} if credentials == "unauthenticated" else set(range(200, 300))
+    sender = Sender(st_client, endpoint, st_run.pacer.clock)
     budget = drain.drain_budget(limit.burst)
-    what = f"{endpoint.key} drained {credentials}"
-
-    def send(path: str = endpoint.path, **extra: object) -> Exchange:
-        kwargs: dict[str, object] = {"pace": False, **extra}
-        if anonymous:
-            kwargs["authorization"] = None
-        return st_client.request(endpoint.method, path, **kwargs)  # type: ignore[arg-type]
+    what = f"{endpoint.key} drained by an unauthenticated and an authenticated client in turn"
 
     with st_run.pacer.exclusive():
         time.sleep(st_run.pacer.quiet_seconds())
         try:
-            service_s = _service_time(send, allowed)
+            service_s = _service_time(sender)
             # The timed requests took tokens: wait them back, so the drain starts full.
             time.sleep(drain.SERVICE_SAMPLES / limit.rate_per_second)
             plan = drain.plan_drain(
@@ -102,12 +160,14 @@ def test_limit_answers_429(
                 service_s,
                 budget=budget,
             )
-            drained = _drain(send, allowed, budget, plan.workers)
+            drained = _drain(sender, budget, plan.workers)
             window = checks.limit_window(
                 limit.burst, limit.rate_per_second, drained.elapsed_s, limit.tolerance_ratio
             )
             measured: dict[str, object] = {
                 "admitted": drained.admitted,
+                "admitted_unauthenticated": drained.admitted_by[ANONYMOUS],
+                "admitted_authenticated": drained.admitted_by[AUTHENTICATED],
                 "sent": drained.sent,
                 "expected_window": [window.earliest, window.latest],
                 "drain_seconds": round(drained.elapsed_s, 3),
@@ -141,9 +201,10 @@ def test_limit_answers_429(
             checks.status_is(limited, 429, f"{what}, after {drained.admitted} admitted")
             if not window.earliest <= drained.admitted <= window.latest:
                 raise ProbeFailure(
-                    f"{what}: {drained.admitted} requests admitted before the limit, expected "
-                    f"{window.earliest} to {window.latest} (burst {limit.burst}, "
-                    f"{limit.rate_per_second:g}/s, {drained.elapsed_s:.2f} s drain)",
+                    f"{what}: {drained.admitted} requests admitted before the limit "
+                    f"({drained.describe_admitted()}), expected {window.earliest} to "
+                    f"{window.latest} (burst {limit.burst}, {limit.rate_per_second:g}/s, "
+                    f"{drained.elapsed_s:.2f} s drain; every request counts, before auth)",
                     exchange=limited,
                     measured=drained.admitted,
                     limit=(window.earliest, window.latest),
@@ -163,12 +224,14 @@ def test_limit_answers_429(
             inputs = len(clients.client_inputs(other_route=other_route))
             spoof = drain.plan_spoof(limit.rate_per_second, service_s, plan.workers, inputs)
             spoof_undecided = _disguises_do_not_reset(
-                send, what, limit.rate_per_second, drained.last_limited_sent, spoof, measured,
+                sender, what, limit.rate_per_second, drained.last_limited_sent, spoof, measured,
                 path=endpoint.path, other_route=other_route,
             )  # fmt: skip
             time.sleep(retry_after + 0.1)
-            after = send(expect=allowed)
-            if after.status not in allowed:
+            for kind in (AUTHENTICATED, ANONYMOUS):  # a legitimate client first: the lockout
+                after = sender.send(kind, expect=ALLOWED[kind])
+                if after.status in ALLOWED[kind]:
+                    continue
                 if after.status == 429:
                     # A lockout past Retry-After: every later probe would meet it, so
                     # the run says so once (the breaker) instead of waiting it out.
@@ -177,7 +240,8 @@ def test_limit_answers_429(
                         f"({endpoint.key}, found by the rate-limit probe)"
                     )
                 raise ProbeFailure(
-                    f"{what}: still {after.status} after honouring Retry-After: {retry_after}",
+                    f"{what}: {kind} still {after.status} after honouring "
+                    f"Retry-After: {retry_after}",
                     exchange=after,
                     measured=after.status,
                 )
@@ -186,10 +250,10 @@ def test_limit_answers_429(
                 raise Inconclusive(spoof_undecided)
         finally:
             if not st_client.breaker.open:
-                _recover(st_client, endpoint, st_run)
+                _hand_back(sender, st_run)
 
 
-def _service_time(send: Callable[..., Exchange], allowed: set[int]) -> float | None:
+def _service_time(sender: Sender) -> float | None:
     """The target's service time, from a few requests like the drain's, one at a time.
 
     Timed before the drain rather than from its first answers: the first
@@ -197,17 +261,21 @@ def _service_time(send: Callable[..., Exchange], allowed: set[int]) -> float | N
     strength. Admitted answers count (a 429 may be answered by a front proxy
     faster than the drain's requests are); any answer if none was admitted.
     """
-    samples = [send(expect=allowed | {429}) for _ in range(drain.SERVICE_SAMPLES)]
-    admitted = drain.service_seconds(e.latency_ms for e in samples if e.status in allowed)
+    samples = []
+    for _ in range(drain.SERVICE_SAMPLES):
+        kind = sender.turn()
+        exchange = sender.send(kind, expect=ALLOWED[kind] | {429})
+        samples.append((exchange, exchange.status in ALLOWED[kind]))
+    admitted = drain.service_seconds(e.latency_ms for e, ok in samples if ok)
     if admitted is not None:
         return admitted
-    return drain.service_seconds(e.latency_ms for e in samples)
+    return drain.service_seconds(e.latency_ms for e, _ in samples)
 
 
 @dataclass(frozen=True)
 class Drain:
     sent: int
-    admitted: int  # answered with an allowed status, in total, 429s aside
+    admitted_by: Counter[str]  # per client: answered with its allowed status, 429s aside
     limited: Exchange | None  # the first answer that was not allowed
     elapsed_s: float  # until that first answer (or the end)
     sent_before_limit: int  # requests sent until then
@@ -216,15 +284,21 @@ class Drain:
     last_limited_sent: float
 
     @property
+    def admitted(self) -> int:
+        return sum(self.admitted_by.values())
+
+    def describe_admitted(self) -> str:
+        return ", ".join(f"{self.admitted_by[kind]} {kind}" for kind in KINDS)
+
+    @property
     def offered_rate_per_second(self) -> float:
         """What the drain offered the target until the limit (or the end)."""
         return drain.offered_rate(self.sent_before_limit, self.elapsed_s)
 
 
-def _drain(
-    send: Callable[..., Exchange], allowed: set[int], max_requests: int, workers: int
-) -> Drain:
-    """Send with `workers` threads until the first answer outside `allowed`.
+def _drain(sender: Sender, max_requests: int, workers: int) -> Drain:
+    """Send with `workers` threads, the clients in turn, until the first answer outside the
+    sending client's allowed statuses.
 
     Concurrent, so the drain outpaces the refill even against a slow target;
     judged on the total admitted, which does not depend on the order in
@@ -233,7 +307,8 @@ def _drain(
     """
     lock = threading.Lock()
     stop = threading.Event()
-    sent = admitted = 0
+    sent = 0
+    admitted: Counter[str] = Counter({kind: 0 for kind in KINDS})
     limited: Exchange | None = None
     limited_after: float | None = None
     sent_before_limit = 0
@@ -241,18 +316,19 @@ def _drain(
     started = time.perf_counter()
 
     def worker() -> None:
-        nonlocal sent, admitted, limited, limited_after, sent_before_limit, last_limited_sent
+        nonlocal sent, limited, limited_after, sent_before_limit, last_limited_sent
         try:
             while not stop.is_set():
                 with lock:
                     if sent >= max_requests:
                         return
                     sent += 1
+                kind = sender.turn()
                 sent_at = time.perf_counter()
-                exchange = send(expect=allowed | {429})
+                exchange = sender.send(kind, expect=ALLOWED[kind] | {429})
                 with lock:
-                    if exchange.status in allowed:
-                        admitted += 1
+                    if exchange.status in ALLOWED[kind]:
+                        admitted[kind] += 1
                         continue
                     last_limited_sent = max(last_limited_sent or sent_at, sent_at)
                     if limited is None:
@@ -270,7 +346,7 @@ def _drain(
     ended = time.perf_counter()
     return Drain(
         sent=sent,
-        admitted=admitted,
+        admitted_by=admitted,
         limited=limited,
         elapsed_s=limited_after if limited_after is not None else ended - started,
         sent_before_limit=sent_before_limit if limited is not None else sent,
@@ -279,7 +355,7 @@ def _drain(
 
 
 def _disguises_do_not_reset(
-    send: Callable[..., Exchange],
+    sender: Sender,
     what: str,
     rate_per_second: float,
     last_limited_sent: float,
@@ -296,9 +372,10 @@ def _disguises_do_not_reset(
     route) with a value never sent before. Sent concurrently, as many and as
     fast as the service time requires, and what the bucket may have refilled
     is counted from the send of the last refused request, not from this
-    batch: the gap between the two is where tokens come from. Returns why the
-    batch proves nothing, if it could not have shown a reset (see
-    `drain.spoofing_verdict`).
+    batch: the gap between the two is where tokens come from. The clients
+    take turns here too: a limited client stays limited with or without a
+    credential. Returns why the batch proves nothing, if it could not have
+    shown a reset (see `drain.spoofing_verdict`).
     """
     batch = clients.disguises(plan.per_input, path=path, other_route=other_route)
     started = time.perf_counter()
@@ -306,8 +383,12 @@ def _disguises_do_not_reset(
     last_send = [started]
 
     def one(disguise: clients.Disguise) -> tuple[str, Exchange]:
+        kind = sender.turn()
         last_send[0] = max(last_send[0], time.perf_counter())  # a float store: atomic
-        return disguise.input, send(disguise.path, headers=dict(disguise.headers), expect={429})
+        exchange = sender.send(
+            kind, disguise.path, headers=dict(disguise.headers), expect=frozenset({429})
+        )
+        return disguise.input, exchange
 
     with ThreadPoolExecutor(max_workers=plan.workers) as pool:
         results = list(pool.map(one, batch))
@@ -338,9 +419,10 @@ RECOVERY_POLLS = 6  # at most, in RECOVERY_LIMIT_S: 0.5 s doubling to 8 s
 
 
 def planned_requests(run: Run, tests: list[tuple[str, str]]) -> Cost:
-    """Per drain: the timed requests; the drain to its first 429 (a bucket within the
-    tolerance, up to the drain's budget); the disguised batch; one after Retry-After; the
-    recovery polls. The drain spends the target's budget on purpose, unpaced."""
+    """The timed requests; the drain to its first 429 (a bucket within the tolerance, up
+    to the drain's budget); the disguised batch; one per client after Retry-After; the
+    recovery polls when it ended refused. The drain spends the target's budget on
+    purpose, unpaced."""
     limit = run.profile.rate_limit
     endpoint = next(iter(_protected_gets(run)), None)
     if endpoint is None:
@@ -349,10 +431,10 @@ def planned_requests(run: Run, tests: list[tuple[str, str]]) -> Cost:
     slack = checks.limit_slack(limit.burst, limit.tolerance_ratio)
     low = (
         drain.SERVICE_SAMPLES + max(1, limit.burst - slack) + 1
-        + drain.SPOOF_MIN_PER_INPUT * inputs + 1 + 1
+        + drain.SPOOF_MIN_PER_INPUT * inputs + len(KINDS)
     )  # fmt: skip
     high = (
         drain.SERVICE_SAMPLES + drain.drain_budget(limit.burst)
-        + drain.SPOOF_MAX_PER_INPUT * inputs + 1 + RECOVERY_POLLS
+        + drain.SPOOF_MAX_PER_INPUT * inputs + len(KINDS) + RECOVERY_POLLS
     )  # fmt: skip
     return Cost(low, high) * len(tests)

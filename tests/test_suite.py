@@ -74,6 +74,32 @@ def test_no_collateral_429(conforming) -> None:
     assert limited and all(r["family"] == "rate_limit" for r in limited)
 
 
+def test_the_rate_limit_drain_runs_first_and_the_others_follow_at_once(conforming) -> None:
+    """It spends the full bucket the run starts with; the pacer is told what refilled
+    during the Retry-After it honoured, so the next family does not wait a refill."""
+    samples = [r for r in conforming.records if r["kind"] == "sample"][1:]  # after preflight
+    families = [s["family"] for s in samples]
+    drained = families.index(next(f for f in families if f != "rate_limit"))
+    assert drained > 50 and set(families[:drained]) == {"rate_limit"}
+    assert "rate_limit" not in families[drained:]
+    gap = samples[drained]["ts"] - samples[drained - 1]["ts"]
+    assert gap < 0.5, gap  # the old hand-back slept a full refill (1 s at 100/s)
+
+
+def test_latency_reuses_the_same_requests_answered_earlier(conforming) -> None:
+    """The auth control and the contract and performance probes sent each endpoint's own
+    request alone; those answers are the latency family's warm-up, not sent again."""
+    records = conforming.records
+    latency = [r for r in records if r["kind"] == "outcome" and r["family"] == "latency"]
+    reused = {r["endpoint"]: r["measured"]["reused"] for r in latency if r["method"] == "GET"}
+    assert reused["/performance"] >= 2 and reused["/scenes"] >= 1, reused
+    for outcome in latency:  # judged = reused + sent by the probe; warming requests aside
+        measured = outcome["measured"]
+        own = sum(1 for r in records if r["kind"] == "sample" and r["probe"] == outcome["probe"])
+        assert measured["samples"] <= measured["reused"] + measured["sent"] <= 120
+        assert own >= measured["sent"]
+
+
 def test_xdist_gives_identical_results(conforming, tmp_path: Path) -> None:
     parallel = run_probes(tmp_path, "-n", "2")
     assert parallel.returncode == 0, parallel.output[-3000:]

@@ -1,6 +1,6 @@
 """A budgeted run as a scheduled job runs it: its slice, what it left, and the next slot's.
 
-Against the embedded server with a profile of 2 r/s (paced 1.9 r/s), a 3 s
+Against the embedded server with a profile of 2 r/s (paced 1.96 r/s), a 3 s
 budget buys 5 requests: the contract family's two plain probes take 2, so
 each run sends 3 of the 10 per-endpoint shape probes (4 slices) and says so,
 and the next slot sends 3 others.
@@ -52,7 +52,7 @@ def test_successive_slots_send_different_slices_and_say_what_they_left(tmp_path:
     first, second = _slot(tmp_path, 0), _slot(tmp_path, 1)
     for run in (first, second):
         assert run.returncode == 0, run.output[-3000:]
-        assert "spacetime-probes budget 3 s at 1.9 r/s: slot" in run.output
+        assert "spacetime-probes budget 3 s at 1.96 r/s: slot" in run.output
     one, two = _coverage(first), _coverage(second)
     assert (one["slice"], two["slice"]) == (0, 1) and one["slices"] == two["slices"] == 4
     shapes = {p for p in _sent(first) | _sent(second) if "test_response_shape" in p}

@@ -337,3 +337,30 @@ def test_fan_out_of_one_item_makes_no_step_when_the_caller_makes_them() -> None:
         assert client.fan_out(lambda path: client.request("GET", path), []) == []
     finally:
         client.close()
+
+
+def test_plain_requests_sent_alone_are_kept_as_the_latency_familys_warm_up() -> None:
+    """Only what the latency family would send itself, one at a time: the run's token, the
+    same body, nothing added, paced, from the test's own thread, and answered."""
+    client, _ = _client(_ok)
+    body = {"scene_path": "res://a.tscn"}
+    client.request("GET", "/scenes")
+    client.request("POST", "/scene", json_body=body)
+    client.request("GET", "/scenes", authorization=None)  # not the run's token
+    client.request("GET", "/scenes", headers={"X-Extra": "1"})
+    client.request("GET", "/scenes", params={"q": "1"})
+    client.request("GET", "/scenes", content=b"{}")
+    client.request("GET", "/scenes", pace=False)  # the rate-limit drain's: unpaced
+    client.fan_out(lambda _: client.request("GET", "/scenes"), [1, 2])  # several at once
+    answers = client.answered_alone("GET", "/scenes")
+    assert [exchange.status for _, exchange in answers] == [200]
+    assert len(client.answered_alone("post", "/scene", body)) == 1
+    assert client.answered_alone("POST", "/scene", {"scene_path": "res://b.tscn"}) == []
+    assert client.answered_alone("POST", "/scene") == []
+
+    def unanswered(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    down, _ = _client(unanswered)
+    down.request("GET", "/scenes")
+    assert down.answered_alone("GET", "/scenes") == []

@@ -169,6 +169,13 @@ def test_spoof_batch_grows_with_the_tokens_that_refill_in_one_service_time() -> 
     assert drain.plan_spoof(50, 0.5, workers=16, inputs=10).per_input == 24  # the most
 
 
+def test_tokens_since_empty_are_the_refill_less_what_was_admitted() -> None:
+    """What the pacer is told when the rate-limit probe hands the target back."""
+    assert drain.tokens_since_empty(49, 1.1, 2) == pytest.approx(51.9)  # after Retry-After
+    assert drain.tokens_since_empty(49, 0.0, 3) == -3  # admitted at once: a debt
+    assert drain.tokens_since_empty(49, -0.5, 0) == 0  # a clock step back refills nothing
+
+
 def test_spoof_allowance_counts_the_refill_plus_one() -> None:
     assert drain.spoof_allowance(50, 0.5) == 26
     assert drain.spoof_allowance(50, 0.0) == 1

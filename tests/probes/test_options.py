@@ -43,7 +43,7 @@ def test_the_defaults_settle_on_the_embedded_profile_and_reports() -> None:
     assert settings.results_path == Path("reports/results.jsonl")
     assert settings.tls_metrics_path == Path("reports/tls.prom")
     assert settings.http_metrics_path == Path("reports/http.prom")
-    assert (settings.examples, settings.tls_min_days, settings.budget_s) == (3, 30.0, None)
+    assert (settings.examples, settings.tls_min_days, settings.budget_s) == (1, 30.0, None)
     assert settings.slot == 7  # the clock's five-minute period
     assert settings.allow_mutating is False
 
@@ -153,5 +153,5 @@ def test_make_run_carries_the_settings(tmp_path: Path) -> None:
         target,
         tmp_path / "r.jsonl",
     )
-    assert (run.budget_s, run.slot, run.examples) == (90.0, 3, 3)
+    assert (run.budget_s, run.slot, run.examples) == (90.0, 3, 1)
     assert run.http_metrics_path == tmp_path / "http.prom"

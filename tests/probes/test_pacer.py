@@ -119,3 +119,22 @@ def test_paced_spends_the_burst_less_a_slack_and_the_refill_at_the_ratio(
     rate: float, burst: int, ratio: float, expected: tuple[float, float]
 ) -> None:
     assert paced(rate, burst, ratio) == pytest.approx(expected)
+
+
+def test_restart_sets_what_the_next_requests_may_spend(tmp_path: Path) -> None:
+    clock = FakeClock()
+    pacer = Pacer(tmp_path, rate_per_second=10, capacity=3, clock=clock, sleep=clock.sleep)
+    pacer.restart(0.0)  # the target was just emptied: the next request waits one refill
+    with pacer.slot():
+        pass
+    assert clock.slept == pytest.approx([0.1])
+    pacer.restart(-1.0)  # a debt: two refills before the next
+    with pacer.slot():
+        pass
+    assert clock.slept == pytest.approx([0.1, 0.2])
+    pacer.restart(99.0)  # never beyond the capacity
+    for _ in range(3):
+        with pacer.slot():
+            pass
+    assert len(clock.slept) == 2
+    assert pacer.quiet_seconds() == pytest.approx(0.3)

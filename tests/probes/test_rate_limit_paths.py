@@ -33,7 +33,7 @@ def _external(tmp_path: Path, *server_args: str, rtt_ms: float | None = None) ->
 
 def _outcomes(run: ProbeRun) -> list[dict]:
     records = [r for r in run.records if r["kind"] == "outcome" and r["family"] == "rate_limit"]
-    assert len(records) == 2, run.output[-3000:]  # unauthenticated, authenticated
+    assert len(records) == 1, run.output[-3000:]  # one drain, both clients in turn
     return records
 
 
@@ -112,3 +112,15 @@ def test_target_behind_a_150_ms_path_passes_or_is_inconclusive(tmp_path: Path) -
     """A real network path: 150 ms round trips with jitter, new connections a round trip more."""
     for record in _passes_or_is_inconclusive(_external(tmp_path, rtt_ms=150)):
         assert record["measured"]["service_ms"] >= 140, record["measured"]
+
+
+def test_a_limit_after_auth_admits_both_clients_a_burst_and_says_so(tmp_path: Path) -> None:
+    """The one drain alternates the clients: unauthenticated requests the limiter never
+    counts push the total admitted past the window, and the line gives each client's count."""
+    (record,) = _outcomes(_external(tmp_path, "--fault", "ratelimit-after-auth"))
+    assert record["outcome"] == "failed", record
+    reason, measured = record["reason"], record["measured"]
+    assert "requests admitted before the limit (" in reason, reason
+    assert "every request counts, before auth" in reason, reason
+    assert measured["admitted"] > measured["expected_window"][1], measured
+    assert min(measured["admitted_unauthenticated"], measured["admitted_authenticated"]) >= 40

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any
@@ -20,6 +21,7 @@ from probes.schedule import (
     Plan,
     Sent,
     account,
+    earlier,
     needs_warming,
     plan_for,
     poisson_quantile,
@@ -288,6 +290,41 @@ def test_dispatcher_stops_when_the_verdict_is_in() -> None:
         records = dispatcher.run(100, stop)
     assert len(records) == 3 and calls[0] == 3
     assert seen == [0, 1, 2, 3]
+
+
+def test_earlier_answers_are_warm_up_samples_sent_alone() -> None:
+    """Another family's answers to the same request: unscheduled, nothing charged, and one
+    that opened its connection is dropped as a warm-up request that did would be."""
+    answers = [
+        (10.5, Exchange("GET", "http://t/x", "/x", {}, None, 200, latency_ms=20.0, opened=True)),
+        (12.0, Exchange("GET", "http://t/x", "/x", {}, None, 200, latency_ms=8.0)),
+    ]
+    made = earlier(answers)
+    assert [(s.index, s.scheduled, s.latency_ms) for s in made] == [
+        (0, False, 20.0),
+        (1, False, 8.0),
+    ]
+    assert made[1].first_byte == pytest.approx(11.992) and made[1].due == made[1].began
+    kept = warm_samples(made)
+    assert [s.latency_ms for s in kept] == [8.0]
+    assert [t.corrected_ms for t in account(kept, 2, TIMEOUT_MS)] == [8.0]
+
+
+def test_dispatcher_judges_the_answers_that_came_in_while_it_waited() -> None:
+    """The deciding look's last answer arrives while the dispatcher waits for the next
+    request's due time: that request is never sent (it was, one per endpoint, when the
+    verdict was asked before the wait). Real threads and clock: each answer is instant,
+    the schedule 5 a second, so every answer is in long before the next is due."""
+    calls = [0]
+
+    def send() -> Exchange:
+        calls[0] += 1
+        return Exchange("GET", "http://t/x", "/x", {}, None, 200, latency_ms=0.1)
+
+    p = Plan(5, 5, 2, 0.1)
+    with Dispatcher(p, send, clock=time.perf_counter, sleep=time.sleep) as dispatcher:
+        records = dispatcher.run(100, lambda done: len(done) >= 3)
+    assert len(records) == 3 and calls[0] == 3
 
 
 def test_dispatcher_raises_what_a_worker_raised_and_stops_sending() -> None:

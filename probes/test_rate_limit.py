@@ -22,6 +22,7 @@ route) must stay limited: the contract keys the bucket on the peer alone.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from collections import Counter
@@ -438,3 +439,17 @@ def planned_requests(run: Run, tests: list[tuple[str, str]]) -> Cost:
         + drain.SPOOF_MAX_PER_INPUT * inputs + len(KINDS) + RECOVERY_POLLS
     )  # fmt: skip
     return Cost(low, high) * len(tests)
+
+
+def budget_requests(run: Run, tests: list[tuple[str, str]]) -> int:
+    """What the drain costs a budgeted run, in paced requests: its time, not its requests.
+
+    Most of its requests are refused and take no token (the disguised batch: 70 to 240),
+    and it sends them unpaced in a moment. What the others lose is the time it holds the
+    target alone (at most an honest Retry-After, by then refilled) and the bucket it leaves
+    to refill: at most `max_honest_retry_after + burst / rate` seconds at the paced rate.
+    """
+    limit = run.profile.rate_limit
+    held_s = checks.max_honest_retry_after(limit.burst, limit.rate_per_second)
+    seconds = held_s + limit.burst / limit.rate_per_second
+    return math.ceil(seconds * run.pacer.rate_per_second) * len(tests)

@@ -16,6 +16,8 @@ import httpx
 from support import mint_token
 
 from probes import profile as profiles
+from probes import test_rate_limit as rate_limit_probe
+from probes.plan import Cost
 from probes.run import Run
 from probes.target import Target
 
@@ -117,3 +119,25 @@ def test_a_sample_sent_ahead_belongs_to_the_probe_it_was_sent_for(tmp_path: Path
     probes = [r["probe"] for r in _records(run.results_path) if r["kind"] == "sample"]
     assert sorted(probes) == ["probes/test_auth.py::first", "probes/test_auth.py::later"]
     assert run.sent == {"probes/test_auth.py::first": 1, "probes/test_auth.py::later": 1}
+
+
+def test_a_budgeted_run_charges_the_drain_its_time_not_its_requests(tmp_path: Path) -> None:
+    """Its disguised requests are refused and take no token: at 10/s, burst 20, it holds
+    the target at most an honest Retry-After (3 s) and leaves 2 s of refill, 49 paced
+    requests, though it plans 94 to 311 requests."""
+    embedded = profiles.builtin("embedded")
+    limit = embedded.rate_limit.model_copy(update={"rate_per_second": 10, "burst": 20})
+    run = Run(
+        profile=embedded.model_copy(update={"rate_limit": limit}),
+        target=Target("http://target.invalid:8080", None, TOKEN, None, False),
+        run_id="unit",
+        allow_mutating=False,
+        examples=1,
+        state_dir=tmp_path / "state",
+        results_path=tmp_path / "results.jsonl",
+        controller=True,
+    )
+    drain = [("test_limit_answers_429", "")]
+    assert run.pacer.rate_per_second == 9.8
+    assert rate_limit_probe.budget_requests(run, drain) == 49
+    assert rate_limit_probe.planned_requests(run, drain) == Cost(94, 311)

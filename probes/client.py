@@ -30,6 +30,7 @@ import threading
 import time
 import urllib.parse
 import zlib
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -65,6 +66,7 @@ MAX_COLLATERAL_WAIT_S = 10.0
 
 _Item = TypeVar("_Item")
 _Answer = TypeVar("_Answer")
+KEPT_ALONE = 8  # answers kept per request for the latency family's warm-up (it takes 5)
 FAN_OUT = 8  # requests one probe keeps in flight when their answers do not depend on each other
 INVALID_REQUEST = "invalid request: "  # the probe built a request httpx cannot send
 
@@ -325,8 +327,9 @@ class ProbeClient:
         self.secrets = longest_first((*token_parts(token), *secrets))
         self.collateral_429 = 0
         # Answers to requests sent alone, as the latency family sends them, by request:
-        # (method, endpoint, body) -> [(perf_counter() at the answer, exchange)].
-        self._alone: dict[tuple[str, str, bytes | None], list[tuple[float, Exchange]]] = {}
+        # (method, endpoint, body) -> the latest (perf_counter() at the answer, exchange
+        # without its headers and bodies: only its timing is read, and a run keeps them).
+        self._alone: dict[tuple[str, str, bytes | None], deque[tuple[float, Exchange]]] = {}
         # (connections the latency family's last warming asked for, connections open
         # right after it): probes.schedule.needs_warming reads it.
         self.warmed: tuple[int, int] | None = None
@@ -424,16 +427,20 @@ class ProbeClient:
         alone = threading.current_thread() is threading.main_thread()
         plain = authorization is _DEFAULT and content is None and not headers and not params
         if pace and alone and plain and exchange.status is not None:
-            self._alone.setdefault((method, endpoint, body), []).append(
-                (time.perf_counter(), exchange)
+            timing = dataclasses.replace(
+                exchange, request_headers={}, request_body=None, headers={}, body=b""
             )
+            kept = self._alone.setdefault((method, endpoint, body), deque(maxlen=KEPT_ALONE))
+            kept.append((time.perf_counter(), timing))
         return exchange
 
     def answered_alone(
         self, method: str, endpoint: str, json_body: object = None
     ) -> list[tuple[float, Exchange]]:
-        """Earlier answers to exactly this request (the run's token, this body, nothing
-        else), each sent alone and paced: (perf_counter() at the answer, exchange).
+        """The latest answers to exactly this request (the run's token, this body, nothing
+        else), each sent alone and paced: (perf_counter() at the answer, the exchange's
+        timing: status, latency, queueing, whether it opened its connection; no headers
+        or bodies).
 
         They were measured as the latency family measures, so it takes them as its
         first samples instead of sending the same requests again.

@@ -354,6 +354,11 @@ def test_plain_requests_sent_alone_are_kept_as_the_latency_familys_warm_up() -> 
     client.fan_out(lambda _: client.request("GET", "/scenes"), [1, 2])  # several at once
     answers = client.answered_alone("GET", "/scenes")
     assert [exchange.status for _, exchange in answers] == [200]
+    (_, kept), *_ = answers  # its timing only: a run keeps these, so no bodies, no token
+    assert kept.body == b"" and kept.request_headers == {} and kept.latency_ms is not None
+    for _ in range(2 * client_module.KEPT_ALONE):
+        client.request("GET", "/scenes")
+    assert len(client.answered_alone("GET", "/scenes")) == client_module.KEPT_ALONE
     assert len(client.answered_alone("post", "/scene", body)) == 1
     assert client.answered_alone("POST", "/scene", {"scene_path": "res://b.tscn"}) == []
     assert client.answered_alone("POST", "/scene") == []

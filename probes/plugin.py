@@ -245,6 +245,14 @@ class _XdistHooks:
         _announce(node.config, self.run, plan, coverage)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Nothing is sent after the last probe: the embedded server shuts down meanwhile."""
+    run = session.config.stash.get(RUN, None)
+    if run is not None and run.controller and run.server is not None:
+        run.server.terminate()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN, None)
     if run is None or not run.controller:

@@ -156,6 +156,12 @@ class EmbeddedServer:
         self.stop()
         raise TargetError(f"embedded reference server not ready within {self._timeout:g} s")
 
+    def terminate(self) -> None:
+        """Ask the server to shut down, without waiting: it does so while the run writes
+        its reports, and `stop` then only reaps it."""
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None and process.poll() is None:

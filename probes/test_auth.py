@@ -15,6 +15,7 @@ them, and otherwise show as skipped, with the reason, on every route.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import cache
 
 import pytest
@@ -133,9 +134,10 @@ _AHEAD: dict[str, dict[str, Exchange]] = {}
 
 
 def _sent_ahead(
-    request: pytest.FixtureRequest, run: Run, client: ProbeClient, scene: str
+    request: pytest.FixtureRequest, run: Run, client: ProbeClient, scene: str | None
 ) -> dict[str, Exchange]:
-    """The whole bad-credentials matrix this process will run, sent at its first test.
+    """The bad-credentials matrix and the verifier attacks this process will run, sent at
+    the first of their tests.
 
     Each case is one request whose answer no other case needs, so they go out
     together (`ProbeClient.fan_out`, through the pacer as always) instead of one
@@ -143,7 +145,10 @@ def _sent_ahead(
     Each sample is recorded as its own test's (`Run.attributed`), and its Allure step
     is made when that test takes it. Under xdist a worker does not know which tests
     it will be given, so each test sends its own; a case whose request raised is
-    left out and sent by its test, which then meets the error itself.
+    left out and sent by its test, which then meets the error itself. The positive
+    controls still go one per test: sent alone, their answers are also the latency
+    family's warm-up (`ProbeClient.answered_alone`). Without `scene` (an attack's test
+    came first), the bad-credentials cases are left to their own tests.
     """
     ahead = _AHEAD.get(run.run_id)
     if ahead is not None:
@@ -151,21 +156,30 @@ def _sent_ahead(
     ahead = _AHEAD[run.run_id] = {}
     if processes() > 1:
         return ahead
+    senders: dict[str, Callable[[Run, ProbeClient, pytest.Function], Exchange]] = {
+        "test_verifier_refuses_attack": _send_attack
+    }
+    if scene is not None:
+
+        def bad(run: Run, client: ProbeClient, item: pytest.Function) -> Exchange:
+            endpoint, variant = item.callspec.params["endpoint"], item.callspec.params["variant"]
+            assert isinstance(endpoint, Endpoint) and isinstance(variant, str)
+            return _send_bad(run, client, scene, endpoint, variant)
+
+        senders["test_bad_credentials_get_401"] = bad
     cases = [
         item
         for item in request.session.items
         if isinstance(item, pytest.Function)
-        and item.originalname == "test_bad_credentials_get_401"
+        and item.originalname in senders
         and not any(item.iter_markers("skip"))
         and not any(item.iter_markers("skipif"))
     ]
 
     def send(item: pytest.Function) -> tuple[str, Exchange | None]:
-        endpoint, variant = item.callspec.params["endpoint"], item.callspec.params["variant"]
-        assert isinstance(endpoint, Endpoint) and isinstance(variant, str)
         try:
             with run.attributed((item.nodeid, family_of(item.nodeid))):
-                return item.nodeid, _send_bad(run, client, scene, endpoint, variant)
+                return item.nodeid, senders[item.originalname](run, client, item)
         except Exception:  # its own test sends it again and meets the error itself
             return item.nodeid, None
 
@@ -173,6 +187,21 @@ def _sent_ahead(
         if exchange is not None:
             ahead[nodeid] = exchange
     return ahead
+
+
+def _taken_or_sent(
+    request: pytest.FixtureRequest,
+    run: Run,
+    client: ProbeClient,
+    scene: str | None,
+    send: Callable[[], Exchange],
+) -> Exchange:
+    """This test's answer: sent ahead with the others (its Allure step made now), or sent."""
+    exchange = _sent_ahead(request, run, client, scene).pop(request.node.nodeid, None)
+    if exchange is None:
+        return send()
+    client.step(exchange)
+    return exchange
 
 
 def test_bad_credentials_get_401(
@@ -185,11 +214,10 @@ def test_bad_credentials_get_401(
     probe: ProbeContext,
 ) -> None:
     probe.about(endpoint.method, endpoint.path)
-    exchange = _sent_ahead(request, st_run, st_client, scene_guard).pop(request.node.nodeid, None)
-    if exchange is None:
-        exchange = _send_bad(st_run, st_client, scene_guard, endpoint, variant)
-    else:
-        st_client.step(exchange)
+    exchange = _taken_or_sent(
+        request, st_run, st_client, scene_guard,
+        lambda: _send_bad(st_run, st_client, scene_guard, endpoint, variant),
+    )  # fmt: skip
     what = f"{endpoint.key} with {variant} credentials"
     checks.status_is(exchange, 401, what)
     checks.bearer_challenge(exchange, what)
@@ -260,8 +288,27 @@ def _status_among(exchange: Exchange, allowed: frozenset[int], what: str) -> Non
         )
 
 
+def _send_attack(run: Run, client: ProbeClient, item: pytest.Function) -> Exchange:
+    attack = item.callspec.params["attack"]
+    endpoint = _verifier_route(run)
+    assert isinstance(attack, str) and endpoint is not None
+    case = _run_attacks(run).by_name()[attack]
+    return client.request(
+        endpoint.method,
+        endpoint.path,
+        authorization=_authorization(case),
+        headers={"Cookie": case.cookie} if case.cookie else None,
+        params=dict(case.query) or None,
+        expect=set(case.statuses),
+    )
+
+
 def test_verifier_refuses_attack(
-    st_run: Run, st_client: ProbeClient, attack: str, probe: ProbeContext
+    request: pytest.FixtureRequest,
+    st_run: Run,
+    st_client: ProbeClient,
+    attack: str,
+    probe: ProbeContext,
 ) -> None:
     """A token that chooses its own key, alg or encoding, or travels outside the header: 401.
 
@@ -272,13 +319,10 @@ def test_verifier_refuses_attack(
     assert endpoint is not None  # collection skips every case without one
     probe.about(endpoint.method, endpoint.path)
     case = _run_attacks(st_run).by_name()[attack]
-    exchange = st_client.request(
-        endpoint.method,
-        endpoint.path,
-        authorization=_authorization(case),
-        headers={"Cookie": case.cookie} if case.cookie else None,
-        params=dict(case.query) or None,
-        expect=set(case.statuses),
+    item = request.node
+    assert isinstance(item, pytest.Function)
+    exchange = _taken_or_sent(
+        request, st_run, st_client, None, lambda: _send_attack(st_run, st_client, item)
     )
     what = f"{endpoint.key} with {attack} ({case.description})"
     _status_among(exchange, case.statuses, what)

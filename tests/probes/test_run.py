@@ -28,6 +28,7 @@ def _run(
     tmp_path: Path,
     handler: Callable[[httpx.Request], httpx.Response],
     seen: list[str] | None = None,
+    profile: profiles.Profile | None = None,
 ) -> Run:
     """A run on `handler`; `seen` collects the base URLs the transport was asked for."""
     seen = [] if seen is None else seen
@@ -37,7 +38,7 @@ def _run(
         return httpx.MockTransport(handler)
 
     run = Run(
-        profile=profiles.builtin("embedded"),
+        profile=profile or profiles.builtin("embedded"),
         target=Target("http://target.invalid:8080", None, TOKEN, "signing-secret", False),
         run_id="unit",
         allow_mutating=False,
@@ -127,16 +128,8 @@ def test_a_budgeted_run_charges_the_drain_its_time_not_its_requests(tmp_path: Pa
     requests, though it plans 94 to 311 requests."""
     embedded = profiles.builtin("embedded")
     limit = embedded.rate_limit.model_copy(update={"rate_per_second": 10, "burst": 20})
-    run = Run(
-        profile=embedded.model_copy(update={"rate_limit": limit}),
-        target=Target("http://target.invalid:8080", None, TOKEN, None, False),
-        run_id="unit",
-        allow_mutating=False,
-        examples=1,
-        state_dir=tmp_path / "state",
-        results_path=tmp_path / "results.jsonl",
-        controller=True,
-    )
+    profile = embedded.model_copy(update={"rate_limit": limit})
+    run = _run(tmp_path, lambda request: httpx.Response(200), profile=profile)
     drain = [("test_limit_answers_429", "")]
     assert run.pacer.rate_per_second == 9.8
     assert rate_limit_probe.budget_requests(run, drain) == 49

@@ -79,8 +79,8 @@ def _profile(directory: Path, rate: float, burst: int) -> Path:
     path = directory / "profile.yaml"
     path.write_text(
         f"name: bench\nenvironment: local\nrate_limit: {{rate_per_second: {rate:g}, "
-        f"burst: {burst}}}\nauth: {{issuer: spacetime, audience: spacetime-api, "
-        "max_lifetime_s: 86400}\nscenes: [res://vr_main.tscn, res://scenes/lobby.tscn]\n"
+        f"burst: {burst}}}\nauth: {json.dumps(CLAIMS)}\n"  # JSON is YAML's flow style
+        "scenes: [res://vr_main.tscn, res://scenes/lobby.tscn]\n"
     )
     return path
 

@@ -398,7 +398,7 @@ class ProbeClient:
             request_headers["Authorization"] = str(authorization)
         body: bytes | None = None
         if json_body is not None:
-            body = json.dumps(json_body).encode()
+            body = _json_bytes(json_body)
             request_headers["Content-Type"] = "application/json"
         elif content is not None:
             body = content  # sent as is; any Content-Type comes from `headers`
@@ -445,7 +445,7 @@ class ProbeClient:
         They were measured as the latency family measures, so it takes them as its
         first samples instead of sending the same requests again.
         """
-        body = None if json_body is None else json.dumps(json_body).encode()
+        body = None if json_body is None else _json_bytes(json_body)
         return list(self._alone.get((method.upper(), endpoint, body), ()))
 
     def _send(
@@ -580,6 +580,11 @@ class ProbeClient:
             latency_ms=elapsed_ms,
             opened=bool(opened),  # an injected transport (no httpcore) traces nothing
         )
+
+
+def _json_bytes(value: object) -> bytes:
+    """A JSON body as sent, and as `answered_alone` keys it: one serialisation for both."""
+    return json.dumps(value).encode()
 
 
 def _raw_chunks(response: httpx.Response) -> Iterator[bytes]:

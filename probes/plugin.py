@@ -542,11 +542,10 @@ def pytest_runtest_makereport(
         item.user_properties.append(("verdict", "inconclusive"))
     if run is None or not report.failed:
         return report
-    if line is not None:
+    if line is not None:  # the report is already `line` (the stand-in made it)
         assert isinstance(failure, ProbeFailure)
         if failure.exchange is not None:
             attach_exchange(failure.exchange, run.secrets)
-        report.longrepr = line
     elif excinfo is not None and isinstance(excinfo.value, MutationRefused):
         report.longrepr = str(excinfo.value)
     else:

@@ -156,8 +156,14 @@ def _sent_ahead(
     ahead = _AHEAD[run.run_id] = {}
     if processes() > 1:
         return ahead
+
+    def attack(run: Run, client: ProbeClient, item: pytest.Function) -> Exchange:
+        name = item.callspec.params["attack"]
+        assert isinstance(name, str)
+        return _send_attack(run, client, name)
+
     senders: dict[str, Callable[[Run, ProbeClient, pytest.Function], Exchange]] = {
-        "test_verifier_refuses_attack": _send_attack
+        "test_verifier_refuses_attack": attack
     }
     if scene is not None:
 
@@ -288,10 +294,9 @@ def _status_among(exchange: Exchange, allowed: frozenset[int], what: str) -> Non
         )
 
 
-def _send_attack(run: Run, client: ProbeClient, item: pytest.Function) -> Exchange:
-    attack = item.callspec.params["attack"]
+def _send_attack(run: Run, client: ProbeClient, attack: str) -> Exchange:
     endpoint = _verifier_route(run)
-    assert isinstance(attack, str) and endpoint is not None
+    assert endpoint is not None  # collection skips every case without one
     case = _run_attacks(run).by_name()[attack]
     return client.request(
         endpoint.method,
@@ -319,10 +324,8 @@ def test_verifier_refuses_attack(
     assert endpoint is not None  # collection skips every case without one
     probe.about(endpoint.method, endpoint.path)
     case = _run_attacks(st_run).by_name()[attack]
-    item = request.node
-    assert isinstance(item, pytest.Function)
     exchange = _taken_or_sent(
-        request, st_run, st_client, None, lambda: _send_attack(st_run, st_client, item)
+        request, st_run, st_client, None, lambda: _send_attack(st_run, st_client, attack)
     )
     what = f"{endpoint.key} with {attack} ({case.description})"
     _status_among(exchange, case.statuses, what)
